@@ -1,0 +1,5 @@
+"""`python -m monitor` entry point."""
+
+from monitor.cli import main
+
+raise SystemExit(main())

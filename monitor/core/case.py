@@ -1,0 +1,472 @@
+"""One case's SLA state machine: events in, SLA events out, time passed in.
+
+`Engine.apply(state, event, now)` and `Engine.tick(state, now)` return a `Step`: the new state
+(None when the case is to be forgotten), the SLA events to emit, the rejections, and
+`next_due`, the next instant at which `tick` has work. Nothing here reads a clock or does I/O,
+so the same inputs always give the same outputs (replayable, testable exhaustively).
+
+Rules (README "SLA engine" has the full list):
+- every metric the plan defines starts at `case-created.occurred_at` (cycle 1);
+- `first_response` stops at the first agent response and is never paused; `update` stops and
+  restarts (next cycle) at every agent response; `resolution` stops at resolved/closed;
+  `update` and `resolution` pause while the status is `pending_customer`;
+- thresholds (warning fractions, then 1.0) fire once per (case, metric, cycle, threshold) at
+  the instant covered elapsed time reaches them; an event first fires every crossing strictly
+  before its own instant, so a response at exactly the due instant is in time;
+- a plan or priority change re-targets running metrics from their start; crossings that the
+  new target puts at or before the change are emitted then, with `at` = their crossing instant;
+- `resolved`/`closed` stop every metric (`sla.met`); `reopened` within the plan's reopen window
+  starts a new cycle of `first_response` and `update` from the reopen instant, and continues
+  `resolution` (the resolved period counts as paused);
+- an update for an unknown case is held up to `hold_seconds` (then rejected `unknown_case`);
+- an event whose `event_id` was already applied changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from monitor.core import events as ev
+from monitor.core.calendar import US_PER_S, Coverage, from_us, to_us
+from monitor.core.events import CaseCreated, CaseUpdated, InputEvent, Rejection, SlaEvent
+from monitor.core.policy import Catalog, Rule
+
+SEEN_LIMIT = 128
+STOPPED = ("resolved", "closed")
+PAUSABLE = ("resolution", "update")
+
+
+@dataclass(slots=True)
+class Clock:
+    """One metric's clock within one cycle."""
+
+    metric: str
+    cycle: int
+    started_at: int
+    stopped_at: int | None = None
+    pauses: list[list[int | None]] = field(default_factory=list)
+    fired: list[float] = field(default_factory=list)
+
+    @property
+    def running(self) -> bool:
+        """Not stopped (it may be paused)."""
+        return self.stopped_at is None
+
+    @property
+    def paused(self) -> bool:
+        """Inside an open pause."""
+        return bool(self.pauses) and self.pauses[-1][1] is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "metric": self.metric, "cycle": self.cycle, "started_at": self.started_at,
+            "stopped_at": self.stopped_at, "pauses": [list(p) for p in self.pauses], "fired": list(self.fired),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Clock":
+        """Inverse of to_dict."""
+        return cls(
+            data["metric"], data["cycle"], data["started_at"], data.get("stopped_at"),
+            [list(p) for p in data.get("pauses", [])], list(data.get("fired", [])),
+        )
+
+
+@dataclass(slots=True)
+class CaseState:
+    """Everything the engine keeps about one case. `plan is None` marks a placeholder that only
+    holds updates which arrived before their case-created."""
+
+    case_id: str
+    plan: str | None = None
+    priority: str = ""
+    region: str = ""
+    timezone: str | None = None
+    customer_id: str | None = None
+    status: str = "open"
+    created_at: int = 0
+    stopped_at: int | None = None
+    clocks: dict[str, Clock] = field(default_factory=dict)
+    seen: list[str] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
+    hold_until: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """A real case that is not resolved or closed."""
+        return self.plan is not None and self.status not in STOPPED
+
+    def at_risk(self) -> list[str]:
+        """Running metrics past their first warning and not yet breached."""
+        return [
+            c.metric for c in self.clocks.values()
+            if c.running and c.fired and 1.0 not in c.fired
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (the table value)."""
+        return {
+            "case_id": self.case_id, "plan": self.plan, "priority": self.priority, "region": self.region,
+            "timezone": self.timezone, "customer_id": self.customer_id, "status": self.status,
+            "created_at": self.created_at, "stopped_at": self.stopped_at,
+            "clocks": {name: clock.to_dict() for name, clock in self.clocks.items()},
+            "seen": list(self.seen), "held": list(self.held), "hold_until": self.hold_until,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CaseState":
+        """Inverse of to_dict."""
+        return cls(
+            case_id=data["case_id"], plan=data.get("plan"), priority=data.get("priority", ""),
+            region=data.get("region", ""), timezone=data.get("timezone"), customer_id=data.get("customer_id"),
+            status=data.get("status", "open"), created_at=data.get("created_at", 0),
+            stopped_at=data.get("stopped_at"),
+            clocks={name: Clock.from_dict(c) for name, c in data.get("clocks", {}).items()},
+            seen=list(data.get("seen", [])), held=list(data.get("held", [])), hold_until=data.get("hold_until"),
+        )
+
+
+@dataclass(slots=True)
+class Step:
+    """The outcome of apply/tick."""
+
+    state: CaseState | None
+    emitted: list[SlaEvent] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    next_due_us: int | None = None
+
+    @property
+    def next_due(self) -> datetime | None:
+        """next_due_us as an aware UTC datetime."""
+        return from_us(self.next_due_us) if self.next_due_us is not None else None
+
+
+def _instant(now: datetime | int) -> int:
+    return now if isinstance(now, int) else to_us(now)
+
+
+class Engine:
+    """The SLA engine for one catalog. Stateless between calls: state is passed in and out."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        hold_seconds: float = 600,
+        max_held: int = 100,
+        closed_retention_seconds: float | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.hold_us = int(hold_seconds * US_PER_S)
+        self.max_held = max_held
+        self.closed_retention_us = int(closed_retention_seconds * US_PER_S) if closed_retention_seconds else None
+
+    # ------------------------------------------------------------------ public API
+
+    def apply(self, state: CaseState | None, event: InputEvent, now: datetime | int) -> Step:
+        """Apply one parsed input event at processing instant `now`."""
+        now_us = _instant(now)
+        if state is not None and event.event_id in state.seen:
+            return Step(state, next_due_us=self.next_due(state))
+        if isinstance(event, CaseCreated):
+            return self._created(state, event, now_us)
+        if state is None or state.plan is None:
+            return self._hold(state, event, now_us)
+        step = Step(state)
+        self._update(state, event, now_us, step)
+        step.next_due_us = self.next_due(state)
+        return step
+
+    def tick(self, state: CaseState, now: datetime | int) -> Step:
+        """Fire everything due at or before `now`; expire held updates; forget old cases."""
+        now_us = _instant(now)
+        if state.plan is None:
+            if state.hold_until is not None and state.hold_until <= now_us:
+                rejections = [self._expired(held) for held in state.held]
+                return Step(None, rejections=rejections)
+            return Step(state, next_due_us=state.hold_until)
+        step = Step(state)
+        self._fire(state, now_us, inclusive=True, now=now_us, step=step)
+        purge_at = self._purge_at(state)
+        if purge_at is not None and purge_at <= now_us:
+            step.state = None
+            return step
+        step.next_due_us = self.next_due(state)
+        return step
+
+    def next_due(self, state: CaseState) -> int | None:
+        """The next instant (epoch µs) at which tick() has work for this case, or None."""
+        if state.plan is None:
+            return state.hold_until
+        due: int | None = None
+        for clock in state.clocks.values():
+            if not clock.running or clock.paused:
+                continue
+            rule = self.rule(state, clock.metric)
+            if rule is None:
+                continue
+            for threshold in rule.thresholds:
+                if threshold not in clock.fired:
+                    crossing = self._crossing(state, clock, rule, threshold)
+                    if due is None or crossing < due:
+                        due = crossing
+                    break
+        purge_at = self._purge_at(state)
+        if purge_at is not None and (due is None or purge_at < due):
+            due = purge_at
+        return due
+
+    def rule(self, state: CaseState, metric: str) -> Rule | None:
+        """The rule currently applying to one metric of the case."""
+        assert state.plan is not None
+        return self.catalog.rule(state.plan, state.priority, state.region, metric)
+
+    def coverage(self, state: CaseState, rule: Rule) -> Coverage:
+        """The calendar of a rule for this case's region and zone."""
+        return self.catalog.coverage(rule.calendar, state.region, state.timezone)
+
+    def due_at(self, state: CaseState, metric: str) -> int | None:
+        """When the metric's current cycle breaches (epoch µs); None if untimed or paused."""
+        clock = state.clocks.get(metric)
+        rule = self.rule(state, metric) if clock else None
+        if clock is None or rule is None or rule.target_seconds is None or clock.paused:
+            return None
+        return self._crossing(state, clock, rule, 1.0)
+
+    def elapsed_us(self, state: CaseState, clock: Clock, until: int) -> int:
+        """Covered elapsed microseconds of a clock up to `until`, pauses excluded."""
+        rule = self.rule(state, clock.metric)
+        if rule is None:
+            return 0
+        coverage = self.coverage(state, rule)
+        end = clock.stopped_at if clock.stopped_at is not None else until
+        paused = 0
+        for begin, stop in clock.pauses:
+            assert begin is not None
+            paused += coverage.covered_us(begin, stop if stop is not None else end)
+        return coverage.covered_us(clock.started_at, end) - paused
+
+    # ------------------------------------------------------------------ created / held
+
+    def _created(self, state: CaseState | None, event: CaseCreated, now: int) -> Step:
+        if state is not None and state.plan is not None:
+            return self._reject(state, event, ev.DUPLICATE_CASE, f"case {event.case_id!r} already exists")
+        plan_id = self.catalog.canonical_plan(event.plan)
+        problem = self._check_cell(plan_id, event.plan, event.priority)
+        if problem is None and event.region not in self.catalog.regions:
+            problem = (ev.UNKNOWN_REGION, f"region {event.region!r} is not one of {', '.join(self.catalog.regions)}")
+        if problem is not None:
+            return self._reject(state, event, *problem)
+        assert plan_id is not None
+        held = state.held if state is not None else []
+        fresh = CaseState(
+            case_id=event.case_id, plan=plan_id, priority=event.priority, region=event.region,
+            timezone=event.timezone, customer_id=event.customer_id, created_at=event.occurred_at,
+        )
+        for metric in self.catalog.metrics(plan_id):
+            fresh.clocks[metric] = Clock(metric, 1, event.occurred_at)
+        self._remember(fresh, event.event_id)
+        step = Step(fresh)
+        for data in sorted(held, key=lambda item: item["occurred_at"]):
+            self._update(fresh, CaseUpdated.from_dict(data), now, step)
+        step.next_due_us = self.next_due(fresh)
+        return step
+
+    def _hold(self, state: CaseState | None, event: CaseUpdated, now: int) -> Step:
+        if self.hold_us <= 0:
+            return self._reject(state, event, ev.UNKNOWN_CASE, f"no case {event.case_id!r}")
+        placeholder = state if state is not None else CaseState(case_id=event.case_id)
+        if len(placeholder.held) >= self.max_held:
+            return self._reject(
+                placeholder, event, ev.HOLD_OVERFLOW,
+                f"already holding {self.max_held} updates for unknown case {event.case_id!r}",
+            )
+        placeholder.held.append(event.to_dict())
+        self._remember(placeholder, event.event_id)
+        if placeholder.hold_until is None:
+            placeholder.hold_until = now + self.hold_us
+        return Step(placeholder, next_due_us=placeholder.hold_until)
+
+    def _expired(self, held: dict[str, Any]) -> Rejection:
+        return Rejection(
+            ev.UNKNOWN_CASE,
+            f"no case-created for case {held['case_id']!r} arrived within {self.hold_us / US_PER_S:g}s",
+            held["event_id"], held["case_id"], held.get("source"),
+        )
+
+    # ------------------------------------------------------------------ updates
+
+    def _check_cell(self, plan_id: str | None, plan: str, priority: str) -> tuple[str, str] | None:
+        if plan_id is None:
+            return ev.UNKNOWN_PLAN, f"plan {plan!r} is not in the policy catalog"
+        priorities = self.catalog.plans[plan_id].priorities
+        if priority not in priorities:
+            return ev.UNKNOWN_PRIORITY, f"priority {priority!r} is not one of {', '.join(priorities)} for plan {plan_id!r}"
+        return None
+
+    def _validate(self, state: CaseState, event: CaseUpdated) -> tuple[str, str] | None:
+        assert state.plan is not None
+        if event.plan is not None or event.priority is not None:
+            plan_id = self.catalog.canonical_plan(event.plan) if event.plan is not None else state.plan
+            problem = self._check_cell(plan_id, event.plan or state.plan, event.priority or state.priority)
+            if problem is not None:
+                return problem
+        stopped = state.status in STOPPED
+        if event.status == "reopened":
+            if not stopped:
+                return ev.INVALID_TRANSITION, f"case {state.case_id!r} is {state.status}, only a resolved or closed case can be reopened"
+            window = self.catalog.plans[state.plan].reopen_window_seconds
+            assert state.stopped_at is not None
+            if window is not None and event.occurred_at > state.stopped_at + window * US_PER_S:
+                return ev.REOPEN_WINDOW_EXPIRED, (
+                    f"case {state.case_id!r} was {state.status} at {ev.format_time(state.stopped_at)}; "
+                    f"plan {state.plan!r} allows a reopen within {window // 86400} days"
+                )
+        elif event.status in ("open", "pending_customer") and stopped:
+            return ev.INVALID_TRANSITION, f"case {state.case_id!r} is {state.status}; send status 'reopened' first"
+        return None
+
+    def _update(self, state: CaseState, event: CaseUpdated, now: int, step: Step) -> None:
+        if event.event_id in state.seen:
+            return
+        problem = self._validate(state, event)
+        if problem is not None:
+            step.rejections.append(Rejection(problem[0], problem[1], event.event_id, event.case_id, event.source))
+            return
+        at = event.occurred_at
+        self._remember(state, event.event_id)
+        self._fire(state, at, inclusive=False, now=now, step=step)
+        if event.plan is not None or event.priority is not None:
+            if event.plan is not None:
+                state.plan = self.catalog.canonical_plan(event.plan)
+            if event.priority is not None:
+                state.priority = event.priority
+            self._fire(state, at, inclusive=True, now=now, step=step)
+        if event.agent_response and state.status not in STOPPED:
+            self._stop(state, "first_response", at, now, step)
+            if self._stop(state, "update", at, now, step):
+                previous = state.clocks["update"]
+                state.clocks["update"] = Clock("update", previous.cycle + 1, at)
+        status = event.status
+        if status == "pending_customer" and state.status != "pending_customer":
+            for clock in state.clocks.values():
+                if clock.metric in PAUSABLE and clock.running and not clock.paused:
+                    clock.pauses.append([at, None])
+            state.status = status
+        elif status == "open":
+            self._resume(state, at)
+            state.status = status
+        elif status in STOPPED:
+            if state.status not in STOPPED:
+                self._resume(state, at)
+                for metric in list(state.clocks):
+                    self._stop(state, metric, at, now, step)
+            state.status = status
+            state.stopped_at = at
+        elif status == "reopened":
+            self._reopen(state, at)
+
+    def _resume(self, state: CaseState, at: int) -> None:
+        for clock in state.clocks.values():
+            if clock.paused:
+                clock.pauses[-1][1] = at
+
+    def _reopen(self, state: CaseState, at: int) -> None:
+        assert state.stopped_at is not None
+        for metric, clock in list(state.clocks.items()):
+            if metric == "resolution":
+                pauses = [list(p) for p in clock.pauses] + [[state.stopped_at, at]]
+                state.clocks[metric] = Clock(metric, clock.cycle + 1, clock.started_at, None, pauses, list(clock.fired))
+            else:
+                state.clocks[metric] = Clock(metric, clock.cycle + 1, at)
+        state.status = "open"
+        state.stopped_at = None
+
+    def _stop(self, state: CaseState, metric: str, at: int, now: int, step: Step) -> bool:
+        clock = state.clocks.get(metric)
+        if clock is None or not clock.running:
+            return False
+        clock.stopped_at = at
+        rule = self.rule(state, metric)
+        elapsed = self.elapsed_us(state, clock, at)
+        target = rule.target_seconds if rule is not None else None
+        due = self._crossing(state, clock, rule, 1.0) if rule is not None and target is not None else None
+        step.emitted.append(self._event(
+            state, clock, rule, ev.MET, None, at, now, due,
+            breached=target is not None and elapsed > target * US_PER_S,
+            elapsed_seconds=elapsed / US_PER_S,
+        ))
+        return True
+
+    # ------------------------------------------------------------------ thresholds
+
+    def _crossing(self, state: CaseState, clock: Clock, rule: Rule, threshold: float) -> int:
+        """Instant at which the clock's covered elapsed time reaches threshold x target."""
+        assert rule.target_seconds is not None
+        coverage = self.coverage(state, rule)
+        paused = 0
+        for begin, stop in clock.pauses:
+            if stop is not None:
+                assert begin is not None
+                paused += coverage.covered_us(begin, stop)
+        amount = round(threshold * rule.target_seconds * US_PER_S)
+        return coverage.add_us(clock.started_at, amount + paused)
+
+    def _fire(self, state: CaseState, upto: int, inclusive: bool, now: int, step: Step) -> None:
+        """Emit every unfired crossing before `upto` (at or before when inclusive)."""
+        fired: list[SlaEvent] = []
+        for clock in state.clocks.values():
+            if not clock.running or clock.paused:
+                continue
+            rule = self.rule(state, clock.metric)
+            if rule is None or rule.target_seconds is None:
+                continue
+            due: int | None = None
+            for threshold in rule.thresholds:
+                if threshold in clock.fired:
+                    continue
+                crossing = self._crossing(state, clock, rule, threshold)
+                if crossing > upto or (crossing == upto and not inclusive):
+                    break
+                if due is None:
+                    due = self._crossing(state, clock, rule, 1.0)
+                clock.fired.append(threshold)
+                kind = ev.BREACH if threshold >= 1.0 else ev.NEAR_BREACH
+                fired.append(self._event(state, clock, rule, kind, threshold, crossing, now, due))
+        fired.sort(key=lambda e: (e.at, e.metric))
+        step.emitted.extend(fired)
+
+    def _event(
+        self, state: CaseState, clock: Clock, rule: Rule | None, kind: str, threshold: float | None,
+        at: int, now: int, due: int | None, breached: bool | None = None, elapsed_seconds: float | None = None,
+    ) -> SlaEvent:
+        assert state.plan is not None
+        return SlaEvent(
+            type=kind, case_id=state.case_id, customer_id=state.customer_id, metric=clock.metric,
+            cycle=clock.cycle, threshold=threshold, plan=state.plan, priority=state.priority,
+            region=state.region, calendar=rule.calendar if rule is not None else "24x7",
+            target_seconds=rule.target_seconds if rule is not None else None,
+            started_at=clock.started_at, due_at=due, at=at, emitted_at=max(now, at),
+            policy_version=self.catalog.version, breached=breached, elapsed_seconds=elapsed_seconds,
+        )
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _purge_at(self, state: CaseState) -> int | None:
+        if state.plan is None or state.status not in STOPPED or state.stopped_at is None:
+            return None
+        window = self.catalog.plans[state.plan].reopen_window_seconds
+        keep = window * US_PER_S if window is not None else self.closed_retention_us
+        return state.stopped_at + keep + 1 if keep is not None else None
+
+    @staticmethod
+    def _remember(state: CaseState, event_id: str) -> None:
+        state.seen.append(event_id)
+        if len(state.seen) > SEEN_LIMIT:
+            del state.seen[: len(state.seen) - SEEN_LIMIT]
+
+    def _reject(self, state: CaseState | None, event: InputEvent, reason: str, message: str) -> Step:
+        rejection = Rejection(reason, message, event.event_id, event.case_id, event.source)
+        return Step(state, rejections=[rejection], next_due_us=self.next_due(state) if state else None)

@@ -1,0 +1,288 @@
+"""Input and output events of the engine, and parsing with machine-readable rejection reasons.
+
+`parse_event(topic, raw)` never raises: it returns a `CaseCreated`, a `CaseUpdated` or a
+`Rejection`. Checks that need the catalog (unknown plan, priority, region) happen in the
+engine, which also answers with a `Rejection`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from monitor.core.calendar import from_us, to_us
+
+MAX_EVENT_BYTES = 1024 * 1024
+TOPIC_CREATED = "case-created"
+TOPIC_UPDATED = "case-updated"
+STATUSES = ("open", "pending_customer", "resolved", "closed", "reopened")
+
+# Rejection reason codes (the dead-letter contract).
+INVALID_JSON = "invalid_json"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+BAD_TIMESTAMP = "bad_timestamp"
+BAD_VALUE = "bad_value"
+OVERSIZED = "oversized"
+UNKNOWN_TOPIC = "unknown_topic"
+UNKNOWN_PLAN = "unknown_plan"
+UNKNOWN_PRIORITY = "unknown_priority"
+UNKNOWN_REGION = "unknown_region"
+UNKNOWN_TIMEZONE = "unknown_timezone"
+UNKNOWN_CASE = "unknown_case"
+DUPLICATE_CASE = "duplicate_case"
+INVALID_TRANSITION = "invalid_transition"
+REOPEN_WINDOW_EXPIRED = "reopen_window_expired"
+HOLD_OVERFLOW = "hold_overflow"
+REASONS = (
+    INVALID_JSON, NOT_AN_OBJECT, MISSING_FIELD, WRONG_TYPE, BAD_TIMESTAMP, BAD_VALUE, OVERSIZED,
+    UNKNOWN_TOPIC, UNKNOWN_PLAN, UNKNOWN_PRIORITY, UNKNOWN_REGION, UNKNOWN_TIMEZONE, UNKNOWN_CASE,
+    DUPLICATE_CASE, INVALID_TRANSITION, REOPEN_WINDOW_EXPIRED, HOLD_OVERFLOW,
+)
+
+NEAR_BREACH = "sla.near_breach"
+BREACH = "sla.breach"
+MET = "sla.met"
+_EVENT_NAMESPACE = uuid.UUID("6f1d1c1e-5b1a-4c39-9a53-2d8f5b0e7a11")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseCreated:
+    """A new case: opens its SLA clocks at `occurred_at` (epoch microseconds)."""
+
+    event_id: str
+    case_id: str
+    occurred_at: int
+    plan: str
+    priority: str
+    region: str
+    timezone: str | None = None
+    customer_id: str | None = None
+    product: str | None = None
+    source: Any = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseUpdated:
+    """A change to an existing case; every field but the ids and time is optional."""
+
+    event_id: str
+    case_id: str
+    occurred_at: int
+    status: str | None = None
+    priority: str | None = None
+    plan: str | None = None
+    agent_response: bool = False
+    source: Any = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (used to hold updates that arrive before their case)."""
+        return {
+            "event_id": self.event_id, "case_id": self.case_id, "occurred_at": self.occurred_at,
+            "status": self.status, "priority": self.priority, "plan": self.plan,
+            "agent_response": self.agent_response, "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CaseUpdated":
+        """Inverse of to_dict."""
+        return cls(**data)
+
+
+InputEvent = CaseCreated | CaseUpdated
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why an input was refused; `source` is passed through untouched for dead-lettering."""
+
+    reason: str
+    message: str
+    event_id: str | None = None
+    case_id: str | None = None
+    source: Any = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SlaEvent:
+    """An emitted SLA event: near-breach, breach or met."""
+
+    type: str
+    case_id: str
+    customer_id: str | None
+    metric: str
+    cycle: int
+    threshold: float | None
+    plan: str
+    priority: str
+    region: str
+    calendar: str
+    target_seconds: int | None
+    started_at: int
+    due_at: int | None
+    at: int
+    emitted_at: int
+    policy_version: str
+    breached: bool | None = None
+    elapsed_seconds: float | None = None
+
+    @property
+    def event_id(self) -> str:
+        """Deterministic id from (case, metric, cycle, threshold or 'met')."""
+        return event_id_for(self.case_id, self.metric, self.cycle, self.threshold)
+
+    @property
+    def topic_kind(self) -> str:
+        """Which output topic: 'near_breach', 'breach' or 'status'."""
+        return {NEAR_BREACH: "near_breach", BREACH: "breach"}.get(self.type, "status")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of the output contract (topics/schemas/sla-event.json)."""
+        body: dict[str, Any] = {
+            "event_id": self.event_id,
+            "type": self.type,
+            "case_id": self.case_id,
+            "customer_id": self.customer_id,
+            "metric": self.metric,
+            "cycle": self.cycle,
+            "threshold": self.threshold,
+            "plan": self.plan,
+            "priority": self.priority,
+            "region": self.region,
+            "calendar": self.calendar,
+            "target_seconds": self.target_seconds,
+            "started_at": format_time(self.started_at),
+            "due_at": format_time(self.due_at) if self.due_at is not None else None,
+            "at": format_time(self.at),
+            "emitted_at": format_time(self.emitted_at),
+            "policy_version": self.policy_version,
+        }
+        if self.type == MET:
+            body["breached"] = bool(self.breached)
+            body["elapsed_seconds"] = self.elapsed_seconds
+        return body
+
+
+def event_id_for(case_id: str, metric: str, cycle: int, threshold: float | None) -> str:
+    """uuid5 over 'case/metric/cycle/threshold' ('met' for the stop event)."""
+    key = "met" if threshold is None else repr(float(threshold))
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{case_id}/{metric}/{cycle}/{key}"))
+
+
+def format_time(us: int) -> str:
+    """Epoch microseconds -> RFC 3339 UTC with 'Z'; fraction only when non-zero."""
+    text = from_us(us).isoformat(timespec="microseconds" if us % 1_000_000 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def parse_time(value: Any) -> int:
+    """RFC 3339 text with an explicit offset -> epoch microseconds; ValueError otherwise."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected an RFC 3339 string, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an RFC 3339 timestamp") from exc
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return to_us(parsed)
+
+
+def zone_exists(name: str) -> bool:
+    """Whether `name` is a known IANA time zone."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise _Invalid(MISSING_FIELD, f"field {name!r} is required")
+        return None
+    if not isinstance(value, str):
+        raise _Invalid(WRONG_TYPE, f"field {name!r} must be a string, got {type(value).__name__}")
+    if required and not value.strip():
+        raise _Invalid(BAD_VALUE, f"field {name!r} must not be empty")
+    return value
+
+
+def _occurred_at(body: dict[str, Any]) -> int:
+    if body.get("occurred_at") is None:
+        raise _Invalid(MISSING_FIELD, "field 'occurred_at' is required")
+    try:
+        return parse_time(body["occurred_at"])
+    except ValueError as exc:
+        raise _Invalid(BAD_TIMESTAMP, f"field 'occurred_at': {exc}") from exc
+
+
+def _created(body: dict[str, Any], source: Any) -> CaseCreated:
+    event_id = _text(body, "event_id")
+    case_id = _text(body, "case_id")
+    occurred_at = _occurred_at(body)
+    plan, priority, region = _text(body, "plan"), _text(body, "priority"), _text(body, "region")
+    zone = _text(body, "timezone", required=False)
+    if zone is not None and not zone_exists(zone):
+        raise _Invalid(UNKNOWN_TIMEZONE, f"timezone {zone!r} is not an IANA time zone")
+    return CaseCreated(
+        event_id=event_id or "", case_id=case_id or "", occurred_at=occurred_at,
+        plan=plan or "", priority=priority or "", region=region or "", timezone=zone,
+        customer_id=_text(body, "customer_id", required=False),
+        product=_text(body, "product", required=False), source=source,
+    )
+
+
+def _updated(body: dict[str, Any], source: Any) -> CaseUpdated:
+    event_id = _text(body, "event_id")
+    case_id = _text(body, "case_id")
+    occurred_at = _occurred_at(body)
+    status = _text(body, "status", required=False)
+    if status is not None and status not in STATUSES:
+        raise _Invalid(BAD_VALUE, f"status {status!r} is not one of {', '.join(STATUSES)}")
+    agent_response = body.get("agent_response", False)
+    if agent_response is None:
+        agent_response = False
+    if not isinstance(agent_response, bool):
+        raise _Invalid(WRONG_TYPE, "field 'agent_response' must be true or false")
+    return CaseUpdated(
+        event_id=event_id or "", case_id=case_id or "", occurred_at=occurred_at, status=status,
+        priority=_text(body, "priority", required=False), plan=_text(body, "plan", required=False),
+        agent_response=agent_response, source=source,
+    )
+
+
+def parse_event(topic: str, raw: bytes, source: Any = None) -> InputEvent | Rejection:
+    """Decode one record value of `case-created` or `case-updated`; never raises."""
+    if len(raw) > MAX_EVENT_BYTES:
+        return Rejection(OVERSIZED, f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}", source=source)
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return Rejection(INVALID_JSON, f"not valid JSON: {exc}", source=source)
+    if not isinstance(body, dict):
+        return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {type(body).__name__}", source=source)
+    event_id = body.get("event_id") if isinstance(body.get("event_id"), str) else None
+    case_id = body.get("case_id") if isinstance(body.get("case_id"), str) else None
+    try:
+        if topic == TOPIC_CREATED:
+            return _created(body, source)
+        if topic == TOPIC_UPDATED:
+            return _updated(body, source)
+        raise _Invalid(UNKNOWN_TOPIC, f"no event type for topic {topic!r}")
+    except _Invalid as exc:
+        return Rejection(exc.reason, exc.message, event_id, case_id, source)

@@ -1,0 +1,323 @@
+"""Prometheus metrics of the worker: one class the stream layer calls, one registry it fills.
+
+Names carry the `sla_` prefix and base units (seconds); counters end in `_total`. Labels are
+bounded: plan, priority, region, metric and threshold come from the policy catalog, outcome is
+one of `CONSUME_OUTCOMES`, reason a dead-letter reason code, partition a partition number.
+Never case_id or customer. Every catalog series is created at start with value 0 so dashboards
+and `rate()` work before the first event.
+
+Case gauges are kept per partition: `move_case` after each engine step, `rebuild_partition`
+after recovery, `forget_partition` on revoke (the new owner rebuilds from its table).
+Counters never reset.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter as Tally
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from monitor import __version__
+from monitor.core.case import CaseState
+from monitor.core.events import REASONS, TOPIC_CREATED, TOPIC_UPDATED
+from monitor.core.policy import Catalog
+from monitor.observe.labels import LabelSpace, label_space, threshold_label
+
+#: What happened to a consumed input record; label `outcome` of sla_events_consumed_total.
+CONSUME_OUTCOMES: tuple[str, ...] = ("applied", "duplicate", "dead_letter")
+
+#: Dead-letter reasons pre-initialised so rate() sees the first one: the engine's rejection codes.
+DEAD_LETTER_REASONS: tuple[str, ...] = REASONS
+
+#: Emission time minus due instant, in seconds: a healthy timer fires well under a second late.
+TIMER_FIRE_DELAY_BUCKETS: tuple[float, ...] = (
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+)
+
+DEFAULT_INPUT_TOPICS: tuple[str, ...] = (TOPIC_CREATED, TOPIC_UPDATED)
+
+_REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_EVENT_TYPES = {"sla.near_breach", "sla.breach", "sla.met"}
+
+OpenKey = tuple[str, str, str]  # (plan, priority, region)
+RiskKey = tuple[str, str, str]  # (plan, priority, metric)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFootprint:
+    """What one case adds to the case gauges: its open series and its at-risk series."""
+
+    open_key: OpenKey | None = None
+    risk_keys: tuple[RiskKey, ...] = ()
+
+
+NO_FOOTPRINT = CaseFootprint()
+
+
+def case_footprint(state: CaseState | None) -> CaseFootprint:
+    """The case's gauge contribution now; take it before `Engine.apply` (which mutates state)."""
+    if state is None or not state.is_open or state.plan is None:
+        return NO_FOOTPRINT
+    plan, priority = state.plan, state.priority
+    return CaseFootprint(
+        (plan, priority, state.region),
+        tuple((plan, priority, metric) for metric in sorted(state.at_risk())),
+    )
+
+
+class WorkerMetrics:
+    """The worker's metrics in `registry`, pre-initialised from the policy catalog."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        catalog: Catalog | LabelSpace,
+        *,
+        input_topics: Iterable[str] = DEFAULT_INPUT_TOPICS,
+        version: str = __version__,
+    ) -> None:
+        labels = catalog if isinstance(catalog, LabelSpace) else label_space(catalog)
+        self.registry = registry
+        self.labels = labels
+        self._open_by_partition: dict[int, Tally[OpenKey]] = {}
+        self._risk_by_partition: dict[int, Tally[RiskKey]] = {}
+        self._lag_partitions: set[int] = set()
+        self._consumer_lag_series: set[tuple[str, int]] = set()
+        self._newest_event_ts = 0.0
+
+        self.cases_open = Gauge(
+            "sla_cases_open", "Open cases owned by this worker.",
+            ["plan", "priority", "region"], registry=registry,
+        )
+        self.cases_at_risk = Gauge(
+            "sla_cases_at_risk",
+            "Running SLA clocks past their first warning threshold and not yet breached.",
+            ["plan", "priority", "metric"], registry=registry,
+        )
+        self.near_breaches = Counter(
+            "sla_near_breaches", "sla.near_breach events emitted.",
+            ["plan", "priority", "metric", "threshold"], registry=registry,
+        )
+        self.breaches = Counter(
+            "sla_breaches", "sla.breach events emitted.",
+            ["plan", "priority", "metric"], registry=registry,
+        )
+        self.met = Counter(
+            "sla_met", "sla.met events emitted (clock stopped, within target or not).",
+            ["plan", "priority", "metric"], registry=registry,
+        )
+        self.time_to_first_response = Histogram(
+            "sla_time_to_first_response_seconds",
+            "Covered seconds from case start to first response; buckets at the catalog targets.",
+            ["plan", "priority"], buckets=labels.first_response_buckets() or (math.inf,),
+            registry=registry,
+        )
+        self.target = Gauge(
+            "sla_target_seconds", "Policy target in covered seconds (timed rules only).",
+            ["plan", "priority", "region", "metric"], registry=registry,
+        )
+        self.events_consumed = Counter(
+            "sla_events_consumed", "Input records consumed, by topic and outcome.",
+            ["topic", "outcome"], registry=registry,
+        )
+        self.dead_letters = Counter(
+            "sla_dead_letters", "Records written to the dead-letter topic, by reason.",
+            ["reason"], registry=registry,
+        )
+        self.timers_pending = Gauge(
+            "sla_timers_pending", "Entries in the deadline index of the assigned partitions.",
+            registry=registry,
+        )
+        self.timer_fire_delay = Histogram(
+            "sla_timer_fire_delay_seconds",
+            "Emission time minus the due instant of timer-driven SLA events.",
+            buckets=TIMER_FIRE_DELAY_BUCKETS, registry=registry,
+        )
+        self.stream_time_lag = Gauge(
+            "sla_stream_time_lag_seconds",
+            "Wall clock minus the timestamp of the last record processed, per partition.",
+            ["partition"], registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "sla_consumer_lag_messages", "High watermark minus committed offset, per partition.",
+            ["topic", "partition"], registry=registry,
+        )
+        self.last_event_timestamp = Gauge(
+            "sla_last_event_timestamp_seconds",
+            "Unix time of the newest input record consumed (0 before the first).",
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "sla_worker_ready", "1 when /readyz answers ready, else 0.", registry=registry,
+        )
+        self.build = Info(
+            "sla_build", "Worker version and policy catalog version.", registry=registry,
+        )
+        self.build.info({"version": version, "policy_version": labels.policy_version})
+        self._preinitialise(tuple(input_topics))
+
+    def _preinitialise(self, input_topics: tuple[str, ...]) -> None:
+        space = self.labels
+        for plan, priority in space.plan_priorities():
+            for region in space.regions:
+                self.cases_open.labels(plan, priority, region)
+            if "first_response" in space.metrics_by_plan[plan]:
+                self.time_to_first_response.labels(plan, priority)
+        for plan, priority, metric in space.cells():
+            self.cases_at_risk.labels(plan, priority, metric)
+            self.breaches.labels(plan, priority, metric)
+            self.met.labels(plan, priority, metric)
+            for fraction in space.warnings.get((plan, priority, metric), ()):
+                self.near_breaches.labels(plan, priority, metric, threshold_label(fraction))
+        for (plan, priority, region, metric), seconds in space.targets.items():
+            self.target.labels(plan, priority, region, metric).set(seconds)
+        for topic in input_topics:
+            for outcome in CONSUME_OUTCOMES:
+                self.events_consumed.labels(topic, outcome)
+        for reason in DEAD_LETTER_REASONS:
+            self.dead_letters.labels(reason)
+
+    # -- input ---------------------------------------------------------------------------
+
+    def on_consumed(self, topic: str, outcome: str) -> None:
+        """Count one input record; outcome is one of CONSUME_OUTCOMES."""
+        if outcome not in CONSUME_OUTCOMES:
+            raise ValueError(f"outcome {outcome!r} is not one of {CONSUME_OUTCOMES}")
+        self.events_consumed.labels(topic, outcome).inc()
+
+    def on_dead_letter(self, reason: str) -> None:
+        """Count one record sent to the dead-letter topic (non-code reasons count as `other`)."""
+        self.dead_letters.labels(reason if _REASON_CODE.fullmatch(reason) else "other").inc()
+
+    def set_last_event_timestamp(self, ts: float) -> None:
+        """Record the Unix time of a consumed record; the gauge keeps the newest seen."""
+        if ts > self._newest_event_ts:
+            self._newest_event_ts = ts
+            self.last_event_timestamp.set(ts)
+
+    # -- output --------------------------------------------------------------------------
+
+    def on_emitted(self, event: Mapping[str, Any]) -> None:
+        """Count one emitted SLA event (the CONTRACT's JSON dict); met first_response feeds TTFR."""
+        kind = event["type"]
+        if kind not in _EVENT_TYPES:
+            raise ValueError(f"not an SLA event type: {kind!r}")
+        plan, priority, metric = event["plan"], event["priority"], event["metric"]
+        if kind == "sla.near_breach":
+            self.near_breaches.labels(plan, priority, metric, threshold_label(event["threshold"])).inc()
+        elif kind == "sla.breach":
+            self.breaches.labels(plan, priority, metric).inc()
+        else:
+            self.met.labels(plan, priority, metric).inc()
+            elapsed = event.get("elapsed_seconds")
+            if metric == "first_response" and elapsed is not None:
+                self.time_to_first_response.labels(plan, priority).observe(float(elapsed))
+
+    def on_fire_delay(self, seconds: float) -> None:
+        """Observe how late a timer fired (emission minus due instant; early counts as 0)."""
+        self.timer_fire_delay.observe(max(0.0, seconds))
+
+    # -- timers and partitions -----------------------------------------------------------
+
+    def set_timers_pending(self, n: int) -> None:
+        """Set the number of deadline-index entries across assigned partitions."""
+        self.timers_pending.set(n)
+
+    def set_stream_lag(self, partition: int, seconds: float) -> None:
+        """Set wall clock minus the last processed record's timestamp for a partition."""
+        self._lag_partitions.add(partition)
+        self.stream_time_lag.labels(str(partition)).set(max(0.0, seconds))
+
+    def set_consumer_lag(self, topic: str, partition: int, messages: int) -> None:
+        """Set high watermark minus committed offset for one topic partition."""
+        self._consumer_lag_series.add((topic, partition))
+        self.consumer_lag.labels(topic, str(partition)).set(max(0, messages))
+
+    def set_ready(self, ready: bool) -> None:
+        """Mirror the readiness verdict into sla_worker_ready."""
+        self.ready.set(1 if ready else 0)
+
+    # -- case gauges ---------------------------------------------------------------------
+
+    def move_case(self, partition: int, before: CaseFootprint, after: CaseFootprint) -> None:
+        """Move one case's contribution to the case gauges (footprints from `case_footprint`)."""
+        if before == after:
+            return
+        open_tally = self._open_by_partition.setdefault(partition, Tally())
+        risk_tally = self._risk_by_partition.setdefault(partition, Tally())
+        if before.open_key is not None and open_tally[before.open_key] > 0:
+            open_tally[before.open_key] -= 1
+            self.cases_open.labels(*before.open_key).dec()
+        if after.open_key is not None:
+            open_tally[after.open_key] += 1
+            self.cases_open.labels(*after.open_key).inc()
+        for key in before.risk_keys:
+            if risk_tally[key] > 0:
+                risk_tally[key] -= 1
+                self.cases_at_risk.labels(*key).dec()
+        for key in after.risk_keys:
+            risk_tally[key] += 1
+            self.cases_at_risk.labels(*key).inc()
+
+    def rebuild_partition(self, partition: int, states: Iterable[CaseState]) -> None:
+        """Recount a partition's case gauges from its table (after assignment and recovery)."""
+        open_counts: Tally[OpenKey] = Tally()
+        risk_counts: Tally[RiskKey] = Tally()
+        for state in states:
+            footprint = case_footprint(state)
+            if footprint.open_key is not None:
+                open_counts[footprint.open_key] += 1
+            risk_counts.update(footprint.risk_keys)
+        self._replace(self._open_by_partition, self.cases_open, partition, open_counts)
+        self._replace(self._risk_by_partition, self.cases_at_risk, partition, risk_counts)
+
+    def forget_partition(self, partition: int) -> None:
+        """Drop a revoked partition: its cases leave the gauges, its lag series go."""
+        self._replace(self._open_by_partition, self.cases_open, partition, {})
+        self._replace(self._risk_by_partition, self.cases_at_risk, partition, {})
+        self._open_by_partition.pop(partition, None)
+        self._risk_by_partition.pop(partition, None)
+        if partition in self._lag_partitions:
+            self._lag_partitions.discard(partition)
+            self.stream_time_lag.remove(str(partition))
+        for topic, p in [s for s in self._consumer_lag_series if s[1] == partition]:
+            self._consumer_lag_series.discard((topic, p))
+            self.consumer_lag.remove(topic, str(p))
+
+    @staticmethod
+    def _replace(
+        by_partition: dict[int, Tally[tuple[str, str, str]]],
+        gauge: Gauge,
+        partition: int,
+        counts: Mapping[tuple[str, str, str], int],
+    ) -> None:
+        old = by_partition.get(partition, Tally())
+        new = Tally({key: n for key, n in counts.items() if n > 0})
+        for key in old.keys() | new.keys():
+            delta = new[key] - old[key]
+            if delta:
+                gauge.labels(*key).inc(delta)
+        by_partition[partition] = new
+
+
+_SUFFIXES_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "summary": ("_sum", "_count", "_created"),
+    "info": ("_info",),
+    "gauge": ("",),
+}
+
+
+def exported_names(registry: CollectorRegistry) -> set[str]:
+    """Every sample name `registry` can expose, including series not yet created."""
+    names: set[str] = set()
+    for family in registry.collect():
+        names.update(family.name + suffix for suffix in _SUFFIXES_BY_TYPE.get(family.type, ("",)))
+        names.update(sample.name for sample in family.samples)
+    return names

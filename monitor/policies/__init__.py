@@ -1,0 +1,1 @@
+"""The bundled policy catalog (catalog.toml), taken from the support documents."""
