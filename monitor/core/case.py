@@ -34,6 +34,9 @@ from monitor.core.events import CaseCreated, CaseUpdated, InputEvent, Rejection,
 from monitor.core.policy import Catalog, Rule
 
 SEEN_LIMIT = 128
+#: A closed case is kept this long past its reopen window, so a late reopen is rejected as
+#: `reopen_window_expired` (not `unknown_case`) before the case is forgotten.
+PURGE_GRACE_US = 86_400 * US_PER_S
 STOPPED = ("resolved", "closed")
 PAUSABLE = ("resolution", "update")
 
@@ -459,7 +462,7 @@ class Engine:
             return None
         window = self.catalog.plans[state.plan].reopen_window_seconds
         keep = window * US_PER_S if window is not None else self.closed_retention_us
-        return state.stopped_at + keep + 1 if keep is not None else None
+        return state.stopped_at + keep + PURGE_GRACE_US if keep is not None else None
 
     @staticmethod
     def _remember(state: CaseState, event_id: str) -> None:

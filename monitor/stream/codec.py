@@ -1,0 +1,66 @@
+"""Bytes in and out of Kafka: case state (table values), SLA events and record sources.
+
+Pure functions, no I/O. State is stored and shipped as compact JSON of `CaseState.to_dict()`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from monitor.core.case import CaseState
+from monitor.core.events import MAX_EVENT_BYTES, SlaEvent
+
+Headers = list[tuple[str, bytes]]
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def encode_state(state: CaseState) -> bytes:
+    """CaseState -> compact JSON bytes (the changelog value)."""
+    return _dumps(state.to_dict()).encode()
+
+
+def decode_state(raw: bytes) -> CaseState:
+    """Changelog value -> CaseState."""
+    return CaseState.from_dict(json.loads(raw))
+
+
+def encode_key(case_id: str) -> bytes:
+    """Record key of a case: its id in UTF-8."""
+    return case_id.encode()
+
+
+def decode_key(raw: bytes | None) -> str | None:
+    """Record key -> case id (None when absent or not UTF-8)."""
+    if raw is None:
+        return None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def encode_sla_event(event: SlaEvent) -> tuple[bytes, bytes, Headers, dict[str, Any]]:
+    """SlaEvent -> (key, value, headers, body); the event_id travels in the value and a header."""
+    body = event.to_dict()
+    return encode_key(event.case_id), _dumps(body).encode(), [("event_id", body["event_id"].encode())], body
+
+
+def b64(raw: bytes | None) -> str | None:
+    """Standard base64 text of bytes (None stays None)."""
+    return None if raw is None else base64.b64encode(raw).decode("ascii")
+
+
+def record_source(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> dict[str, Any]:
+    """Where an input record came from plus its bytes: the opaque `source` given to parse_event.
+
+    JSON-able, because the engine keeps the source of held updates in the case state. Values
+    over the engine's size limit are not copied (the dead letter then carries only their size).
+    """
+    size = len(value) if value is not None else 0
+    return {
+        "topic": topic, "partition": partition, "offset": offset, "key_b64": b64(key),
+        "value_b64": b64(value) if size <= MAX_EVENT_BYTES else None, "value_size": size,
+    }

@@ -1,0 +1,30 @@
+"""Dead-letter records: a rejected input's original bytes with the reason it was refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from monitor.core.events import Rejection, format_time
+
+
+def dead_letter_record(rejection: Rejection, rejected_at_us: int) -> tuple[bytes | None, bytes]:
+    """(key, value) of the sla-dead-letter record for a rejection whose source is a record_source dict."""
+    source: dict[str, Any] = rejection.source or {}
+    body = {
+        "reason": rejection.reason,
+        "message": rejection.message,
+        "source_topic": source.get("topic", "unknown"),
+        "partition": source.get("partition", 0),
+        "offset": source.get("offset", 0),
+        "key_b64": source.get("key_b64"),
+        "value_b64": source.get("value_b64"),
+        "value_size": source.get("value_size", 0),
+        "event_id": rejection.event_id,
+        "case_id": rejection.case_id,
+        "rejected_at": format_time(rejected_at_us),
+    }
+    key_b64 = source.get("key_b64")
+    key = base64.b64decode(key_b64) if key_b64 is not None else None
+    return key, json.dumps(body, separators=(",", ":")).encode()
