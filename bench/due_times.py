@@ -85,7 +85,7 @@ def main() -> None:
     windowed_per_s, _ = rate(due_fast, windowed)
     subset = cases[: args.naive_cases]
     naive_per_s, naive_answers = rate(due_naive, subset)
-    mismatches = sum(1 for a, b in zip(fast_answers, naive_answers) if a != b)
+    mismatches = sum(1 for a, b in zip(fast_answers, naive_answers, strict=False) if a != b)
     calendars: dict[str, int] = {}
     for plan, priority, region, _, _ in cases:
         name = bundled_catalog().rule(plan, priority, region, "first_response").calendar  # type: ignore[union-attr]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-import re
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,15 +23,15 @@ FEED = [
 ]
 
 
-def write_feed(tmp_path: Path, extra: list[str] = []) -> Path:
+def write_feed(tmp_path: Path, extra: tuple[str, ...] = ()) -> Path:
     path = tmp_path / "feed.jsonl"
-    path.write_text("\n".join([json.dumps(r) for r in FEED] + extra) + "\n")
+    path.write_text("\n".join([json.dumps(r) for r in FEED] + list(extra)) + "\n")
     return path
 
 
 def test_simulate_prints_events_in_emission_order(tmp_path: Path) -> None:
     out = io.StringIO()
-    assert simulate.main([str(write_feed(tmp_path, ["{oops"])), "--until", "2026-11-25T10:50:00Z"], stdout=out) == 0
+    assert simulate.main([str(write_feed(tmp_path, ("{oops",))), "--until", "2026-11-25T10:50:00Z"], stdout=out) == 0
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     summary = [(l["type"], l.get("case_id"), l.get("reason") or l.get("threshold"), l.get("at")) for l in lines]
     assert summary == [

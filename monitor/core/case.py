@@ -70,7 +70,7 @@ class Clock:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Clock":
+    def from_dict(cls, data: dict[str, Any]) -> Clock:
         """Inverse of to_dict."""
         return cls(
             data["metric"], data["cycle"], data["started_at"], data.get("stopped_at"),
@@ -120,7 +120,7 @@ class CaseState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CaseState":
+    def from_dict(cls, data: dict[str, Any]) -> CaseState:
         """Inverse of to_dict."""
         return cls(
             case_id=data["case_id"], plan=data.get("plan"), priority=data.get("priority", ""),

@@ -89,7 +89,7 @@ class CaseUpdated:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CaseUpdated":
+    def from_dict(cls, data: dict[str, Any]) -> CaseUpdated:
         """Inverse of to_dict."""
         return cls(**data)
 

@@ -118,7 +118,7 @@ class RegionSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _order(self) -> "RegionSpec":
+    def _order(self) -> RegionSpec:
         if _clock_time(self.close) <= _clock_time(self.open):
             raise ValueError(f"close {self.close} must be after open {self.open}")
         return self
@@ -154,7 +154,7 @@ class PlanSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _cells(self) -> "PlanSpec":
+    def _cells(self) -> PlanSpec:
         for metric in METRICS:
             for priority in getattr(self, metric):
                 if priority not in self.priorities:
@@ -179,7 +179,7 @@ class CatalogSpec(_Strict):
     overrides: list[OverrideSpec] = []
 
     @model_validator(mode="after")
-    def _references(self) -> "CatalogSpec":
+    def _references(self) -> CatalogSpec:
         seen: dict[str, str] = {}
         for plan_id, plan in self.plans.items():
             for name in [plan_id, *plan.aliases]:
