@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: promtool + prometheus (alert rule tests, scrape e2e), docker-compose
-# (`docker-compose config` only; no engine runs here).
+# Debian packages: promtool + prometheus (alert rule tests, scrape e2e), amtool
+# (alertmanager config check), docker-compose (`docker-compose config` only; no engine here).
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

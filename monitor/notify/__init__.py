@@ -1,6 +1,9 @@
 """`monitor notify`: deliver SLA near-breach, breach and met events to the people who act on them.
 
-Pure core: events, routing, contacts, delivery (retry schedule), burst (digest folding),
-ledger (de-duplication), offsets (commit watermark), render (message bodies).
-I/O shell: channels/, state_store, notifier, web, service.
+Pure core (time passed in, no I/O): events (parse the contract event), routing (routing file +
+route()), contacts (customer_id -> roles), plan (deliveries for one event), delivery (retry
+schedule), burst (digest folding), ledger (de-duplication, open PagerDuty incidents), offsets
+(commit watermark), render (message bodies, HMAC signature), secrets (env var resolution).
+I/O shell: channels/ (webhook, slack, pagerduty, email), state_store (compacted state topic),
+kafka_setup, notifier (consume -> lanes -> record -> commit), metrics, web, service (CLI).
 """

@@ -48,7 +48,7 @@ class DeliveryRecord:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "DeliveryRecord":
+    def from_json(cls, raw: bytes) -> DeliveryRecord:
         """Decode a state-topic record value (raises ValueError/KeyError/TypeError when malformed)."""
         data: dict[str, Any] = json.loads(raw)
         data["resolves"] = tuple(data.get("resolves") or ())

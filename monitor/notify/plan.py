@@ -24,6 +24,15 @@ class Delivery:
         """The de-duplication and rate-limit key."""
         return self.recipient.key
 
+    @property
+    def lane(self) -> str:
+        """Where ordering and burst folding apply: the target plus its resolved addresses.
+
+        Two customers' named engineers share a target (`email>contact:...`) but never a lane, so a
+        digest never mixes customers.
+        """
+        return self.target if not self.addresses else f"{self.target}|{','.join(self.addresses)}"
+
 
 @dataclass(frozen=True)
 class DeliveryPlan:

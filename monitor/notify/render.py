@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any, Sequence
+from typing import Any
 
 from monitor.notify.events import BREACH, MET, NEAR_BREACH, SlaNotice
 
@@ -75,8 +76,12 @@ def timing(notice: SlaNotice, now: datetime) -> str:
     if notice.due_at is None:
         return "no due time"
     delta = (now - notice.due_at).total_seconds()
-    if delta >= 0:
+    if notice.type == BREACH:
+        delta = max(delta, 0.0)  # a breach is never 'due in' (clock skew between worker and notifier)
+    if delta >= 60:
         return f"overdue by {human_duration(delta)}"
+    if delta >= 0:
+        return "due now"
     return f"due in {human_duration(-delta)}"
 
 
@@ -186,7 +191,8 @@ def email_message(notice: SlaNotice, now: datetime, sender: str, to: Sequence[st
     return message
 
 
-def email_digest(notices: Sequence[SlaNotice], now: datetime, sender: str, to: Sequence[str], message_id: str, window_seconds: float) -> EmailMessage:
+def email_digest(notices: Sequence[SlaNotice], now: datetime, sender: str, to: Sequence[str], message_id: str,
+                 window_seconds: float) -> EmailMessage:
     """One email standing for many events that arrived in a burst."""
     message = EmailMessage()
     message["Subject"] = f"[SLA digest] {len(notices)} events in the last {human_duration(window_seconds)}"

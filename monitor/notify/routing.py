@@ -212,14 +212,15 @@ def _env_name(table: dict[str, Any], key: str, where: str, problems: _Problems) 
 
 
 def _number(value: Any, where: str, problems: _Problems, minimum: float, integer: bool = False) -> float | None:
-    kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+    wrong_kind = isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int))
+    if wrong_kind or not math.isfinite(value):
         problems.add(where, f"expected {'an integer' if integer else 'a number'}, got {value!r}")
         return None
-    if value < minimum:
+    number = float(value)
+    if number < minimum:
         problems.add(where, f"must be >= {minimum}, got {value!r}")
         return None
-    return value
+    return number
 
 
 def _table(value: Any, where: str, problems: _Problems) -> dict[str, Any] | None:
@@ -245,7 +246,7 @@ def _parse_retry(table: Any, base: RetrySettings, where: str, problems: _Problem
         if key in checked:
             number = _number(checked[key], f"{where}.{key}", problems, minimum, integer)
             if number is not None:
-                values[key] = number
+                values[key] = int(number) if integer else number
     merged = replace(base, **values)
     if merged.max_seconds < merged.base_seconds:
         problems.add(f"{where}.max_seconds", "must be >= base_seconds")
@@ -421,6 +422,8 @@ def _parse_match(table: Any, where: str, problems: _Problems) -> Match:
 
 
 def _parse_recipient(value: Any, where: str, channels: dict[str, ChannelSpec], names: set[str], problems: _Problems) -> Recipient | None:
+    channel: Any
+    to: Any
     if isinstance(value, str):
         channel, to = value, None
     elif isinstance(value, dict):

@@ -34,7 +34,7 @@ async def run_check(check: ReadinessCheck, timeout_s: float) -> CheckResult:
         outcome = check()
         if inspect.isawaitable(outcome):
             outcome = await asyncio.wait_for(outcome, timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return CheckResult(False, f"check timed out after {timeout_s:g}s")
     except Exception as exc:  # a broken check must not break the probe endpoint
         return CheckResult(False, f"check raised {type(exc).__name__}: {exc}")
@@ -49,7 +49,7 @@ async def run_checks(
     """Run all checks concurrently, each bounded by `timeout_s`."""
     names = list(checks)
     results = await asyncio.gather(*(run_check(checks[name], timeout_s) for name in names))
-    return dict(zip(names, results))
+    return dict(zip(names, results, strict=True))
 
 
 def parse_bootstrap(bootstrap: str) -> list[tuple[str, int]]:
@@ -77,7 +77,7 @@ def broker_reachable(bootstrap: str, timeout_s: float = 1.0) -> ReadinessCheck:
         for host, port in servers:
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 failures.append(f"{host}:{port} {type(exc).__name__}")
                 continue
             writer.close()

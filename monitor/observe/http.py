@@ -115,7 +115,7 @@ class ObservabilityHttp:
             return web.json_response({"error": "case lookup not available"}, status=503)
         try:
             state = await asyncio.wait_for(self.case_lookup(case_id), self.lookup_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return web.json_response({"error": "case lookup timed out"}, status=503)
         except Exception as exc:  # report, never crash the server
             return web.json_response(

@@ -3,7 +3,7 @@
 Every line about a case carries `case_id`, `event_id`, `topic`, `partition` and `offset`
 (bind them with `record_logger`). Case contents never reach a log line: keys that hold
 payloads are removed by `drop_case_contents`, and so is any bytes value.
-Standard-library loggers (Faust, aiokafka) go through the same renderer.
+Standard-library loggers (aiokafka) go through the same renderer.
 """
 
 from __future__ import annotations

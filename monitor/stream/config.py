@@ -69,7 +69,7 @@ class KafkaSettings:
     ssl_password: str | None = field(default=None, repr=False)
     client_id: str = "sla-monitor"
 
-    def with_bootstrap(self, bootstrap: str) -> "KafkaSettings":
+    def with_bootstrap(self, bootstrap: str) -> KafkaSettings:
         """A copy pointing at `bootstrap` (used when the caller starts an embedded broker)."""
         return KafkaSettings(**{**self.__dict__, "bootstrap": bootstrap})
 
@@ -115,6 +115,8 @@ class WorkerConfig:
     table_store: str = "memory"
     max_fetch_bytes: int = 4 * 1024 * 1024
     shutdown_timeout_seconds: float = 20.0
+    session_timeout_seconds: float = 10.0
+    max_batch_records: int = 10_000
 
 
 #: setting -> (flag, environment variable, help)
@@ -142,6 +144,10 @@ _SETTINGS: dict[str, tuple[str, str, str]] = {
     "table_store": ("--table-store", "MONITOR_TABLE_STORE", "memory | rocksdb"),
     "max_fetch_bytes": ("--max-fetch-bytes", "MONITOR_MAX_FETCH_BYTES", "max bytes fetched per partition (4 MiB)"),
     "shutdown_timeout_seconds": ("--shutdown-timeout", "MONITOR_SHUTDOWN_TIMEOUT_SECONDS", "bound on graceful stop (20)"),
+    "max_batch_records": ("--max-batch-records", "MONITOR_MAX_BATCH_RECORDS",
+                          "input records processed between two flushes/ticks (10000)"),
+    "session_timeout_seconds": ("--session-timeout", "MONITOR_SESSION_TIMEOUT_SECONDS",
+                                "consumer group session timeout: how fast a dead worker's partitions move (10)"),
 }
 _TOPIC_ROLES = tuple(f.name for f in fields(TopicNames))
 
@@ -294,6 +300,8 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
     hold = _number(raw, "hold_seconds", float, 0.0, 7 * 86400.0, 600.0, problems)
     max_fetch = _number(raw, "max_fetch_bytes", int, 1024 * 1024, 1024 ** 3, 4 * 1024 * 1024, problems)
     shutdown = _number(raw, "shutdown_timeout_seconds", float, 1.0, 600.0, 20.0, problems)
+    session = _number(raw, "session_timeout_seconds", float, 1.0, 300.0, 10.0, problems)
+    max_batch = _number(raw, "max_batch_records", int, 1, 1_000_000, 10_000, problems)
     guarantee = _choice(raw, "processing_guarantee", GUARANTEES, "at_least_once", problems)
     log_level = _choice(raw, "log_level", LOG_LEVELS, "INFO", problems, upper=True)
     store = _choice(raw, "table_store", TABLE_STORES, "memory", problems)
@@ -314,5 +322,6 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
         state_dir=state_dir, web_port=web_port, web_host=raw.get("web_host", "0.0.0.0"),
         hold_seconds=hold, processing_guarantee=guarantee, transactional_id=raw.get("transactional_id"),
         log_level=log_level, table_store=store, max_fetch_bytes=max_fetch,
-        shutdown_timeout_seconds=shutdown,
+        shutdown_timeout_seconds=shutdown, session_timeout_seconds=session,
+        max_batch_records=max_batch,
     )

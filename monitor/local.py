@@ -1,0 +1,288 @@
+"""`monitor run`: the main job on one machine; `monitor demo`: the demo feed alone.
+
+`monitor run` starts the embedded broker when KAFKA_BROKER is unset, applies the topics, runs
+the worker and a demo feed of realistic cases across every plan of the catalog, and shows
+near-breaches and breaches as they reach their topics: a live table on a terminal, one line per
+event otherwise. Time runs on a `ScaledClock` (default 600x: ten hours of business day per real
+minute) injected into both the feed and the worker; nothing patches time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import heapq
+import json
+import os
+import random
+import sys
+import time
+from collections import Counter, deque
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from monitor.core.case import Engine
+from monitor.core.events import format_time, parse_event
+from monitor.stream.clock import Clock, ScaledClock, WallClock
+from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, WorkerConfig, add_arguments, config_from
+from monitor.stream.topics import apply_topics, load_specs
+from monitor.stream.worker import load_engine, serve
+
+DEFAULT_SCALE = 600.0
+DEFAULT_RATE = 3.0   # cases per real second
+
+
+def demo_start_us(now: datetime | None = None) -> int:
+    """Where the demo clock starts: the latest Monday 06:00 UTC (business hours open in EMEA soon after)."""
+    now = now or datetime.now(UTC)
+    monday = (now - timedelta(days=now.weekday())).replace(hour=6, minute=0, second=0, microsecond=0)
+    return int(monday.timestamp() * 1_000_000)
+
+
+@dataclasses.dataclass(order=True)
+class _Scheduled:
+    due_us: int
+    topic: str = dataclasses.field(compare=False)
+    body: dict[str, Any] = dataclasses.field(compare=False)
+
+
+class DemoFeed:
+    """Realistic cases across every plan, priority and region; responses early, close or late."""
+
+    def __init__(self, engine: Engine, clock: Clock, topics: TopicNames, seed: int = 7) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.topics = topics
+        self.rng = random.Random(seed)
+        self.cells = [(plan_id, priority, region)
+                      for plan_id, plan in engine.catalog.plans.items()
+                      for priority in plan.priorities
+                      for region in engine.catalog.regions]
+        self.pending: list[_Scheduled] = []
+        self.count = 0
+
+    def new_case(self) -> list[tuple[str, dict[str, Any]]]:
+        """A case-created now, with its later updates scheduled; returns what to send now."""
+        now = self.clock.now_us()
+        plan, priority, region = self.rng.choice(self.cells)
+        self.count += 1
+        case_id = f"DEMO-{self.count:06d}"
+        body = {"event_id": f"{case_id}-created", "case_id": case_id, "occurred_at": format_time(now), "plan": plan,
+                "priority": priority, "region": region, "customer_id": self.rng.choice(["acme", "globex", "initech", "umbrella"]),
+                "product": self.rng.choice(["analytics", "target", "campaign", "exchange", "sharepoint"])}
+        created = parse_event("case-created", json.dumps(body).encode())
+        step = self.engine.apply(None, created, now)  # type: ignore[arg-type]
+        due = self.engine.due_at(step.state, "first_response") if step.state is not None else None
+        span = (due - now) if due is not None else 4 * 3600 * 1_000_000
+        roll = self.rng.random()
+        if roll < 0.5:
+            answer = self.rng.uniform(0.1, 0.7)        # comfortably in time
+        elif roll < 0.75:
+            answer = self.rng.uniform(0.76, 0.98)      # near-breach, then answered
+        elif roll < 0.9:
+            answer = self.rng.uniform(1.05, 1.6)       # late
+        else:
+            answer = None                              # never answered while the demo runs
+        if answer is not None:
+            at = now + int(span * answer)
+            self._schedule(at, {"event_id": f"{case_id}-r1", "case_id": case_id, "agent_response": True})
+            self._schedule(at + int(self.rng.uniform(0.5, 6) * 3600 * 1_000_000),
+                           {"event_id": f"{case_id}-resolved", "case_id": case_id, "status": "resolved"})
+        return [(self.topics.case_created, body)]
+
+    def _schedule(self, at_us: int, body: dict[str, Any]) -> None:
+        heapq.heappush(self.pending, _Scheduled(at_us, self.topics.case_updated, body))
+
+    def due_updates(self) -> list[tuple[str, dict[str, Any]]]:
+        """Updates whose time has come on the clock, stamped with their occurred_at."""
+        now = self.clock.now_us()
+        out = []
+        while self.pending and self.pending[0].due_us <= now:
+            item = heapq.heappop(self.pending)
+            out.append((item.topic, {**item.body, "occurred_at": format_time(item.due_us)}))
+        return out
+
+    async def run(self, kafka: KafkaSettings, rate: float, stop: asyncio.Event) -> None:
+        """Produce cases at `rate` per real second and their updates on time, until `stop`."""
+        producer = AIOKafkaProducer(**kafka.client_kwargs(), linger_ms=5)
+        await producer.start()
+        try:
+            next_case = time.monotonic()
+            while not stop.is_set():
+                batch = self.due_updates()
+                if time.monotonic() >= next_case:
+                    batch += self.new_case()
+                    next_case += 1.0 / rate
+                for topic, body in batch:
+                    await producer.send(topic, json.dumps(body).encode(), key=body["case_id"].encode())
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.05)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+
+class EventBoard:
+    """Shows SLA events as they land on the output topics: live table on a TTY, lines otherwise."""
+
+    def __init__(self, topics: TopicNames, out: IO[str], scale: float) -> None:
+        self.topics = topics
+        self.out = out
+        self.tty = out.isatty()
+        self.scale = scale
+        self.counts: Counter[str] = Counter()
+        self.by_plan: Counter[tuple[str, str]] = Counter()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=14)
+
+    def add(self, event: dict[str, Any]) -> None:
+        """Record one event (and print it when not on a terminal)."""
+        self.counts[event["type"]] += 1
+        self.by_plan[(event["plan"], event["type"])] += 1
+        self.recent.appendleft(event)
+        if not self.tty:
+            print(self.line(event), file=self.out, flush=True)
+
+    @staticmethod
+    def line(event: dict[str, Any]) -> str:
+        """One event as a line of text."""
+        if event["type"] == "sla.near_breach":
+            what = f"NEAR-BREACH {round(float(event['threshold']) * 100)}%"
+        elif event["type"] == "sla.breach":
+            what = "BREACH"
+        else:
+            what = "MET (late)" if event.get("breached") else "MET"
+        return (f"{event['at']}  {what:<16} {event['case_id']:<12} {event['plan']:<28} {event['priority']:<3} "
+                f"{event['region']:<9} {event['metric']:<15} due {event['due_at'] or '-'}")
+
+    def render(self, clock_now: str, feed_count: int) -> None:
+        """Redraw the live table (TTY only)."""
+        if not self.tty:
+            return
+        lines = [f"sla-monitor demo   clock {clock_now}   (x{self.scale:g})   cases created {feed_count}",
+                 f"near-breaches {self.counts['sla.near_breach']}   breaches {self.counts['sla.breach']}   "
+                 f"met {self.counts['sla.met']}", "",
+                 f"{'plan':<30}{'near-breach':>12}{'breach':>8}{'met':>8}"]
+        plans = sorted({plan for plan, _ in self.by_plan})
+        for plan in plans:
+            lines.append(f"{plan:<30}{self.by_plan[(plan, 'sla.near_breach')]:>12}"
+                         f"{self.by_plan[(plan, 'sla.breach')]:>8}{self.by_plan[(plan, 'sla.met')]:>8}")
+        lines += ["", "latest:"] + [self.line(e) for e in self.recent]
+        self.out.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
+        self.out.flush()
+
+    async def run(self, kafka: KafkaSettings, stop: asyncio.Event, clock: Clock, feed: DemoFeed | None) -> None:
+        """Follow the output topics until `stop`."""
+        consumer = AIOKafkaConsumer(self.topics.near_breaches, self.topics.breaches, self.topics.status,
+                                    **kafka.client_kwargs(), group_id=None, auto_offset_reset="latest")
+        await consumer.start()
+        try:
+            last_render = 0.0
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for record in records:
+                        self.add(json.loads(record.value))
+                if time.monotonic() - last_render > 0.5:
+                    self.render(format_time(clock.now_us()), feed.count if feed else 0)
+                    last_render = time.monotonic()
+        finally:
+            await consumer.stop()
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
+    parser.add_argument("--scale", type=float, default=None, help=f"clock speed-up (run: {DEFAULT_SCALE:g}, demo: 1)")
+    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="new cases per real second")
+    parser.add_argument("--seed", type=int, default=7, help="random seed of the demo feed")
+    add_arguments(parser)
+    return parser
+
+
+async def _apply(config: WorkerConfig) -> None:
+    report = await apply_topics(config.kafka, load_specs(config.topics))
+    for line in report.lines():
+        print(f"topics: {line}", file=sys.stderr)
+
+
+def _stop_after(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, duration: float | None) -> None:
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+
+
+async def _run_all(config: WorkerConfig, scale: float, rate: float, seed: int, duration: float | None) -> int:
+    engine = load_engine(config)
+    clock: Clock = ScaledClock(demo_start_us(), scale) if scale != 1 else WallClock()
+    stop = asyncio.Event()
+    _stop_after(asyncio.get_running_loop(), stop, duration)
+    await _apply(config)
+    feed = DemoFeed(engine, clock, config.topics, seed)
+    board = EventBoard(config.topics, sys.stdout, scale)
+    worker = asyncio.create_task(serve(config, engine, clock=clock, install_signals=False, stop=stop))
+    tasks = [asyncio.create_task(feed.run(config.kafka, rate, stop)),
+             asyncio.create_task(board.run(config.kafka, stop, clock, feed))]
+    code = await worker
+    stop.set()
+    await asyncio.gather(*tasks)
+    print(f"demo: {feed.count} cases; near-breaches {board.counts['sla.near_breach']}, "
+          f"breaches {board.counts['sla.breach']}, met {board.counts['sla.met']}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str]) -> int:
+    """`monitor run`: embedded broker (unless KAFKA_BROKER), topics, worker, demo feed, live view."""
+    args = _parser("monitor run").parse_args(argv)
+    env = dict(os.environ)
+    env.setdefault("MONITOR_WEB_PORT", "0")
+    try:
+        config = config_from(args, env)
+    except ConfigError as exc:
+        print(f"monitor run: {exc}", file=sys.stderr)
+        return 2
+    from monitor.observe.logging import configure_logging
+
+    configure_logging(os.environ.get("MONITOR_LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    broker = None
+    if not config.kafka.bootstrap:
+        from monitor.embedded_broker import EmbeddedBroker
+
+        broker = EmbeddedBroker().start()
+        print(f"embedded broker (tansu, memory storage) on {broker.bootstrap}", file=sys.stderr)
+        config = dataclasses.replace(config, kafka=config.kafka.with_bootstrap(broker.bootstrap))
+    try:
+        return asyncio.run(_run_all(config, args.scale or DEFAULT_SCALE, args.rate, args.seed, args.duration))
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+def demo_main(argv: list[str]) -> int:
+    """`monitor demo`: only the demo feed, to the configured broker (real time unless --scale)."""
+    args = _parser("monitor demo").parse_args(argv)
+    try:
+        config = config_from(args, os.environ)
+        if not config.kafka.bootstrap:
+            raise ConfigError("KAFKA_BROKER / --broker is required for `monitor demo` (`monitor run` starts one)")
+    except ConfigError as exc:
+        print(f"monitor demo: {exc}", file=sys.stderr)
+        return 2
+
+    async def feed_only() -> int:
+        scale = args.scale or 1.0
+        clock: Clock = ScaledClock(int(time.time() * 1_000_000), scale) if scale != 1 else WallClock()
+        stop = asyncio.Event()
+        _stop_after(asyncio.get_running_loop(), stop, args.duration)
+        feed = DemoFeed(load_engine(config), clock, config.topics, args.seed)
+        await feed.run(config.kafka, args.rate, stop)
+        print(f"demo: produced {feed.count} cases", file=sys.stderr)
+        return 0
+
+    return asyncio.run(feed_only())

@@ -1,0 +1,64 @@
+"""What the worker keeps for one assigned partition: its cases, deadline index and progress.
+
+A partition number covers the same partition of both input topics and of the state changelog
+(they are co-partitioned). Time for firing (`fire_time`) follows the replay-safety rule: when
+both input partitions are read to their end, the wall clock; otherwise the stream time of the
+partitions still being read (the newest `occurred_at` seen on each, the slowest of them), never
+ahead of the wall clock, and nothing at all before a record of every lagging partition was read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from monitor.stream.deadlines import DeadlineIndex
+
+
+@dataclass
+class PartitionState:
+    """Cases (encoded state by case_id), timers and read progress of one partition number."""
+
+    number: int
+    cases: dict[str, bytes] = field(default_factory=dict)
+    index: DeadlineIndex = field(default_factory=DeadlineIndex)
+    #: input topic -> offset after the last record processed (what to commit).
+    next_offsets: dict[str, int] = field(default_factory=dict)
+    #: input topic -> offsets handed to the flush pipeline.
+    enqueued: dict[str, int] = field(default_factory=dict)
+    #: input topic -> offsets already committed.
+    committed: dict[str, int] = field(default_factory=dict)
+    #: input topic -> newest occurred_at (epoch µs) seen on this partition in this session.
+    newest_seen: dict[str, int] = field(default_factory=dict)
+    #: input topics that still have unread records (as of the last lag check); all until checked.
+    lagging: set[str] = field(default_factory=set)
+    #: case_id -> encoded state (None = tombstone) not yet written to the changelog.
+    dirty: dict[str, bytes | None] = field(default_factory=dict)
+
+    def observe(self, topic: str, occurred_at_us: int) -> None:
+        """Advance the stream time of one input topic with a record's occurred_at."""
+        if occurred_at_us > self.newest_seen.get(topic, -1):
+            self.newest_seen[topic] = occurred_at_us
+
+    def stream_time(self) -> int | None:
+        """Newest occurred_at seen on this partition (any input topic), or None."""
+        return max(self.newest_seen.values(), default=None)
+
+    def fire_time(self, wall_us: int) -> int | None:
+        """The instant up to which timers may fire now (None: nothing may fire yet)."""
+        if not self.lagging:
+            return wall_us
+        slowest: int | None = None
+        for topic in self.lagging:
+            seen = self.newest_seen.get(topic)
+            if seen is None:
+                return None
+            slowest = seen if slowest is None else min(slowest, seen)
+        assert slowest is not None
+        return min(slowest, wall_us)
+
+    def apply_time(self, wall_us: int) -> int:
+        """The `now` given to Engine.apply: wall clock when caught up, else the stream time."""
+        if not self.lagging:
+            return wall_us
+        seen = self.stream_time()
+        return wall_us if seen is None else min(seen, wall_us)

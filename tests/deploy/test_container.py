@@ -1,0 +1,88 @@
+"""Dockerfile (slim, non-root, working HEALTHCHECK) and docker-compose.yml (accepted by compose)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+from prometheus_client import CollectorRegistry
+
+from monitor.embedded_broker import free_port
+from monitor.observe.http import ObservabilityHttp
+from tests.deploy.conftest import DEPLOY, require_binary
+
+DOCKERFILE = DEPLOY / "Dockerfile"
+COMPOSE = DEPLOY / "docker-compose.yml"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def healthcheck_command() -> list[str]:
+    [args] = [rest for word, rest in instructions() if word == "HEALTHCHECK"]
+    return json.loads(args[args.index("CMD") + 3:])
+
+
+def test_image_is_slim_and_runs_as_a_non_root_user() -> None:
+    steps = instructions()
+    bases = [rest.split()[0] for word, rest in steps if word == "FROM"]
+    assert bases and all(base.endswith("-slim") for base in bases)
+    users = [rest for word, rest in steps if word == "USER"]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    assert ("ENTRYPOINT", '["monitor"]') in steps
+    exposed = [rest for word, rest in steps if word == "EXPOSE"]
+    assert exposed == ["6066"]
+
+
+async def run_healthcheck(port: int) -> int:
+    command = healthcheck_command()
+    assert command[0] == "python"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *command[1:],
+        env={**os.environ, "MONITOR_WEB_PORT": str(port)},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await asyncio.wait_for(process.wait(), 30)
+
+
+async def test_healthcheck_passes_against_a_live_server_and_fails_without_one() -> None:
+    server = ObservabilityHttp(CollectorRegistry(), readiness={})
+    port = await server.start("127.0.0.1", 0)
+    try:
+        assert await run_healthcheck(port) == 0
+    finally:
+        await server.stop()
+    assert await run_healthcheck(free_port()) != 0
+
+
+def test_docker_compose_config_accepts_the_stack() -> None:
+    result = subprocess.run(
+        [require_binary("docker-compose"), "-f", str(COMPOSE), "config"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = yaml.safe_load(result.stdout)
+    services = rendered["services"]
+    assert {"kafka", "worker", "prometheus", "alertmanager", "grafana"} <= set(services)
+    worker = services["worker"]
+    assert worker["environment"]["KAFKA_BROKER"] == "kafka:9092"
+    assert worker["build"]["dockerfile"] == "deploy/Dockerfile"
+    scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    targets = [t for job in scrape if job["job_name"] == "sla-monitor" for c in job["static_configs"] for t in c["targets"]]
+    assert targets == [f"worker:{worker['environment']['MONITOR_WEB_PORT']}"]
+    mounted = [v for v in services["prometheus"]["volumes"] if str(v).find("alerts.yml") >= 0]
+    assert mounted, "the alert rules are mounted into Prometheus"

@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+
+from monitor.notify.service import main
+
+EXAMPLES = Path(__file__).parents[2] / "monitor" / "notify"
+EXAMPLE_ENV = {
+    "SLA_SLACK_EMEA_TEAM_URL": "https://hooks.slack.example/T/B/emea-secret", "SLA_SLACK_AMERICAS_TEAM_URL": "x",
+    "SLA_SLACK_APAC_TEAM_URL": "x", "SLA_WEBHOOK_SECRET": "x", "SLA_SLACK_ESCALATIONS_URL": "x",
+    "SLA_PAGERDUTY_ROUTING_KEY": "x", "SLA_SMTP_USERNAME": "u", "SLA_SMTP_PASSWORD": "p",
+}
+
+
+def test_check_validates_the_examples_and_prints_the_rules(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, value in EXAMPLE_ENV.items():
+        monkeypatch.setenv(name, value)
+    code = main(["--check", "--routing", str(EXAMPLES / "example-routing.toml"), "--contacts", str(EXAMPLES / "example-contacts.toml")])
+    out = capsys.readouterr()
+    assert code == 0
+    assert "7 channels, 7 rules" in out.out and "email>contact:named_support_engineer (continue)" in out.out
+    assert "emea-secret" not in out.out + out.err
+
+
+def test_missing_secrets_fail_with_the_variable_names(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in EXAMPLE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert main(["--check", "--routing", str(EXAMPLES / "example-routing.toml")]) == 2
+    assert "environment variable SLA_PAGERDUTY_ROUTING_KEY is not set" in capsys.readouterr().err
+
+
+def test_invalid_routing_and_missing_option_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("MONITOR_NOTIFY_ROUTING", raising=False)
+    assert main([]) == 2
+    assert "--routing" in capsys.readouterr().err
+    bad = tmp_path / "routing.toml"
+    bad.write_text('[channels.x]\nkind = "fax"\n[[rules]]\nnotify = ["x"]\n')
+    assert main(["--check", "--routing", str(bad)]) == 2
+    assert f"{bad}: channels.x.kind: expected one of webhook, slack, pagerduty, email" in capsys.readouterr().err

@@ -1,0 +1,76 @@
+"""Configuration from flags and environment, with every problem reported at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.stream.config import ConfigError, load_config
+
+
+def test_defaults() -> None:
+    config = load_config([], {})
+    assert config.kafka.bootstrap is None
+    assert config.tick_seconds == 0.25 and config.hold_seconds == 600
+    assert config.processing_guarantee == "at_least_once" and config.table_store == "memory"
+    assert config.topics.inputs == ("case-created", "case-updated")
+    assert config.topics.output_for("breach") == "sla-breaches"
+
+
+def test_flags_override_environment() -> None:
+    env = {"KAFKA_BROKER": "a:9092", "MONITOR_TICK_SECONDS": "1", "MONITOR_TOPIC_CASE_CREATED": "env-created"}
+    config = load_config(["--broker", "b:9093,c:9094", "--topic-case-created", "flag-created"], env)
+    assert config.kafka.bootstrap == "b:9093,c:9094"
+    assert config.tick_seconds == 1.0
+    assert config.topics.case_created == "flag-created"
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    env = {
+        "KAFKA_BROKER": "no-port",
+        "MONITOR_TICK_SECONDS": "fast",
+        "MONITOR_WEB_PORT": "70000",
+        "MONITOR_PROCESSING_GUARANTEE": "maybe_once",
+        "MONITOR_POLICIES": "/nonexistent/policies.toml",
+        "MONITOR_TOPIC_CASE_UPDATED": "case-created",
+        "MONITOR_TOPIC_BREACHES": "bad topic!",
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config([], env)
+    message = str(info.value)
+    for fragment in ("'no-port' is not host:port", "MONITOR_TICK_SECONDS", "70000", "maybe_once",
+                     "/nonexistent/policies.toml", "both 'case-created'", "'bad topic!'"):
+        assert fragment in message
+
+
+def test_sasl_needs_mechanism_and_credentials() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config([], {"KAFKA_BROKER": "k:9092", "KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})
+    assert "KAFKA_SASL_MECHANISM is required" in str(info.value)
+    assert "KAFKA_SASL_USERNAME is required" in str(info.value)
+
+
+def test_sasl_ssl_client_settings(tmp_path: Path) -> None:
+    env = {"KAFKA_BROKER": "k:9092", "KAFKA_SECURITY_PROTOCOL": "sasl_plaintext", "KAFKA_SASL_MECHANISM": "scram-sha-512",
+           "KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": "secret"}
+    kwargs = load_config([], env).kafka.client_kwargs()
+    assert kwargs["security_protocol"] == "SASL_PLAINTEXT"
+    assert kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert kwargs["sasl_plain_username"] == "svc" and kwargs["sasl_plain_password"] == "secret"
+    assert "secret" not in repr(load_config([], env))
+
+
+def test_ssl_files_must_exist() -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config([], {"KAFKA_BROKER": "k:9092", "KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": "/nope.pem"})
+
+
+def test_rocksdb_store_needs_rocksdict() -> None:
+    try:
+        import rocksdict  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="rocksdict"):
+            load_config([], {"MONITOR_TABLE_STORE": "rocksdb"})
+    else:
+        assert load_config([], {"MONITOR_TABLE_STORE": "rocksdb"}).table_store == "rocksdb"
