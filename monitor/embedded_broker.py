@@ -58,7 +58,7 @@ class EmbeddedBroker:
         """host:port for Kafka clients."""
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 20.0) -> "EmbeddedBroker":
+    def start(self, timeout_s: float = 20.0) -> EmbeddedBroker:
         """Spawn tansu with memory storage and wait until it accepts connections."""
         if not self.port:
             self.port = free_port()
@@ -96,7 +96,7 @@ class EmbeddedBroker:
                 self.process.wait(timeout=5)
         self.process = None
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -29,8 +29,9 @@ from monitor.core.case import Engine
 from monitor.core.events import format_time, parse_event
 from monitor.stream.clock import Clock, ScaledClock, WallClock
 from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, WorkerConfig, add_arguments, config_from
+from monitor.stream.service import serve
 from monitor.stream.topics import apply_topics, load_specs
-from monitor.stream.worker import load_engine, serve
+from monitor.stream.worker import load_engine
 
 DEFAULT_SCALE = 600.0
 DEFAULT_RATE = 3.0   # cases per real second

@@ -168,30 +168,37 @@ class Engine:
 
     # ------------------------------------------------------------------ public API
 
-    def apply(self, state: CaseState | None, event: InputEvent, now: datetime | int) -> Step:
-        """Apply one parsed input event at processing instant `now`."""
+    def apply(
+        self, state: CaseState | None, event: InputEvent, now: datetime | int, emitted_at: datetime | int | None = None
+    ) -> Step:
+        """Apply one parsed input event at processing instant `now` (`emitted_at` stamps outputs, default now)."""
         now_us = _instant(now)
+        stamp = now_us if emitted_at is None else _instant(emitted_at)
         if state is not None and event.event_id in state.seen:
             return Step(state, next_due_us=self.next_due(state))
         if isinstance(event, CaseCreated):
-            return self._created(state, event, now_us)
+            return self._created(state, event, stamp)
         if state is None or state.plan is None:
             return self._hold(state, event, now_us)
         step = Step(state)
-        self._update(state, event, now_us, step)
+        self._update(state, event, stamp, step)
         step.next_due_us = self.next_due(state)
         return step
 
-    def tick(self, state: CaseState, now: datetime | int) -> Step:
-        """Fire everything due at or before `now`; expire held updates; forget old cases."""
+    def tick(self, state: CaseState, now: datetime | int, emitted_at: datetime | int | None = None) -> Step:
+        """Fire everything due at or before `now`; expire held updates; forget old cases.
+
+        During a replay the shell passes stream time as `now` and the wall clock as `emitted_at`.
+        """
         now_us = _instant(now)
+        stamp = now_us if emitted_at is None else _instant(emitted_at)
         if state.plan is None:
             if state.hold_until is not None and state.hold_until <= now_us:
                 rejections = [self._expired(held) for held in state.held]
                 return Step(None, rejections=rejections)
             return Step(state, next_due_us=state.hold_until)
         step = Step(state)
-        self._fire(state, now_us, inclusive=True, now=now_us, step=step)
+        self._fire(state, now_us, inclusive=True, now=stamp, step=step)
         purge_at = self._purge_at(state)
         if purge_at is not None and purge_at <= now_us:
             step.state = None
@@ -451,7 +458,7 @@ class Engine:
             cycle=clock.cycle, threshold=threshold, plan=state.plan, priority=state.priority,
             region=state.region, calendar=rule.calendar if rule is not None else "24x7",
             target_seconds=rule.target_seconds if rule is not None else None,
-            started_at=clock.started_at, due_at=due, at=at, emitted_at=max(now, at),
+            started_at=clock.started_at, due_at=due, at=at, emitted_at=now,
             policy_version=self.catalog.version, breached=breached, elapsed_seconds=elapsed_seconds,
         )
 

@@ -39,10 +39,14 @@ DUPLICATE_CASE = "duplicate_case"
 INVALID_TRANSITION = "invalid_transition"
 REOPEN_WINDOW_EXPIRED = "reopen_window_expired"
 HOLD_OVERFLOW = "hold_overflow"
+# Raised by the Kafka shell, not the engine: the record key is not the case_id; the engine
+# raised on a record (a bug: the record is dead-lettered and the worker goes on).
+KEY_MISMATCH = "key_mismatch"
+PROCESSING_ERROR = "processing_error"
 REASONS = (
     INVALID_JSON, NOT_AN_OBJECT, MISSING_FIELD, WRONG_TYPE, BAD_TIMESTAMP, BAD_VALUE, OVERSIZED,
     UNKNOWN_TOPIC, UNKNOWN_PLAN, UNKNOWN_PRIORITY, UNKNOWN_REGION, UNKNOWN_TIMEZONE, UNKNOWN_CASE,
-    DUPLICATE_CASE, INVALID_TRANSITION, REOPEN_WINDOW_EXPIRED, HOLD_OVERFLOW,
+    DUPLICATE_CASE, INVALID_TRANSITION, REOPEN_WINDOW_EXPIRED, HOLD_OVERFLOW, KEY_MISMATCH, PROCESSING_ERROR,
 )
 
 NEAR_BREACH = "sla.near_breach"
@@ -175,9 +179,14 @@ def event_id_for(case_id: str, metric: str, cycle: int, threshold: float | None)
 
 
 def format_time(us: int) -> str:
-    """Epoch microseconds -> RFC 3339 UTC with 'Z'; fraction only when non-zero."""
-    text = from_us(us).isoformat(timespec="microseconds" if us % 1_000_000 else "seconds")
-    return text.replace("+00:00", "Z")
+    """Epoch microseconds -> RFC 3339 UTC with 'Z'; fraction only when non-zero (ms or µs digits)."""
+    if us % 1_000_000 == 0:
+        spec = "seconds"
+    elif us % 1000 == 0:
+        spec = "milliseconds"
+    else:
+        spec = "microseconds"
+    return from_us(us).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def parse_time(value: Any) -> int:

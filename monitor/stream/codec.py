@@ -6,25 +6,25 @@ Pure functions, no I/O. State is stored and shipped as compact JSON of `CaseStat
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
+
+import orjson
 
 from monitor.core.case import CaseState
 from monitor.core.events import MAX_EVENT_BYTES, SlaEvent
 
 Headers = list[tuple[str, bytes]]
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
 def encode_state(state: CaseState) -> bytes:
     """CaseState -> compact JSON bytes (the changelog value)."""
-    return _dumps(state.to_dict()).encode()
+    # orjson hands back a bytes object that keeps its ~4 KiB build buffer; states live in memory
+    # for as long as the case is open, so store an exact-size copy.
+    return memoryview(orjson.dumps(state.to_dict())).tobytes()
 
 
 def decode_state(raw: bytes) -> CaseState:
     """Changelog value -> CaseState."""
-    return CaseState.from_dict(json.loads(raw))
+    return CaseState.from_dict(orjson.loads(raw))
 
 
 def encode_key(case_id: str) -> bytes:
@@ -45,7 +45,7 @@ def decode_key(raw: bytes | None) -> str | None:
 def encode_sla_event(event: SlaEvent) -> tuple[bytes, bytes, Headers, dict[str, Any]]:
     """SlaEvent -> (key, value, headers, body); the event_id travels in the value and a header."""
     body = event.to_dict()
-    return encode_key(event.case_id), _dumps(body).encode(), [("event_id", body["event_id"].encode())], body
+    return encode_key(event.case_id), orjson.dumps(body), [("event_id", body["event_id"].encode())], body
 
 
 def b64(raw: bytes | None) -> str | None:

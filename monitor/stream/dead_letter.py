@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
+
+import orjson
 
 from monitor.core.events import Rejection, format_time
 
@@ -27,4 +28,4 @@ def dead_letter_record(rejection: Rejection, rejected_at_us: int) -> tuple[bytes
     }
     key_b64 = source.get("key_b64")
     key = base64.b64decode(key_b64) if key_b64 is not None else None
-    return key, json.dumps(body, separators=(",", ":")).encode()
+    return key, orjson.dumps(body)

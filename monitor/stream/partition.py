@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from monitor.stream.deadlines import DeadlineIndex
+from monitor.stream.store import CaseStore, MemoryStore
 
 
 @dataclass
@@ -19,7 +20,7 @@ class PartitionState:
     """Cases (encoded state by case_id), timers and read progress of one partition number."""
 
     number: int
-    cases: dict[str, bytes] = field(default_factory=dict)
+    cases: CaseStore = field(default_factory=MemoryStore)
     index: DeadlineIndex = field(default_factory=DeadlineIndex)
     #: input topic -> offset after the last record processed (what to commit).
     next_offsets: dict[str, int] = field(default_factory=dict)

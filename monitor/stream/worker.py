@@ -15,11 +15,8 @@ flushed and committed, then the partition's cases and timers are dropped.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import signal
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,22 +28,23 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from monitor.core.case import CaseState, Engine, Step
-from monitor.core.events import TOPIC_CREATED, TOPIC_UPDATED, Rejection, parse_event
-from monitor.core.policy import Catalog, PolicyError, bundled_catalog, load_catalog
+from monitor.core.events import KEY_MISMATCH, PROCESSING_ERROR, TOPIC_CREATED, TOPIC_UPDATED, Rejection, parse_event
+from monitor.core.policy import Catalog, bundled_catalog, load_catalog
+from monitor.stream.batching import send_batched
+from monitor.stream.changelog import restore
 from monitor.stream.clock import Clock, WallClock
 from monitor.stream.codec import decode_key, decode_state, encode_key, encode_sla_event, encode_state, record_source
-from monitor.stream.config import ConfigError, WorkerConfig, add_arguments, config_from
+from monitor.stream.config import WorkerConfig
 from monitor.stream.dead_letter import dead_letter_record
 from monitor.stream.observer import NullObserver, WorkerObserver
 from monitor.stream.partition import PartitionState
-from monitor.stream.topics import TopicsError, check_copartitioned
+from monitor.stream.store import CaseStore, open_store
+from monitor.stream.topics import check_copartitioned
 
 log = structlog.get_logger("monitor.stream.worker")
 
 #: Cases fired per partition per tick; the rest fire on the next loop turn.
 MAX_FIRES_PER_TICK = 50_000
-#: Key mismatch: the record key must be the case_id, or co-partitioning breaks.
-KEY_MISMATCH = "key_mismatch"
 #: Producer request limit: room for a dead letter carrying a 1 MiB value in base64.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
@@ -175,8 +173,8 @@ class Worker:
 
     async def run(self) -> None:
         """Run until request_stop(); then flush, commit and leave the group."""
-        await self.start()
         try:
+            await self.start()
             await self._loop()
         finally:
             await self._shutdown()
@@ -206,17 +204,24 @@ class Worker:
 
     async def _shutdown(self) -> None:
         try:
-            async with self._lock:
-                await self._flush()
-                await self._drain()
+            if self.started.is_set():
+                async with self._lock:
+                    await self._flush()
+                    await self._drain()
         finally:
             if self._flusher is not None:
                 self._flusher.cancel()
+            if self._consumer is not None:
+                _leave_group_even_in_generation_zero(self._consumer)
+            for part in self.partitions.values():
+                part.cases.close()
             for client in (self._consumer, self._restorer, self._producer):
                 if client is not None:
                     with contextlib.suppress(Exception):
                         await client.stop()
-            log.info("worker stopped")
+            log.info("worker stopped", ticks=self.tick_count, tick_max_s=round(self.tick_max_s, 6),
+                     tick_mean_s=round(self.tick_total_s / self.tick_count, 6) if self.tick_count else None,
+                     records=self.records_handled)
 
     # ------------------------------------------------------------------ records
 
@@ -250,7 +255,15 @@ class Worker:
             state = decode_state(raw) if raw is not None else None
             duplicate = state is not None and event.event_id in state.seen
             before = self._footprint(state)
-            step = self.engine.apply(state, event, part.apply_time(wall))
+            try:
+                step = self.engine.apply(state, event, part.apply_time(wall), emitted_at=wall)
+            except Exception as exc:  # an engine bug must not turn one record into a crash loop
+                log.exception("engine failed on a record", case_id=case_id, event_id=event.event_id,
+                              topic=tp.topic, partition=tp.partition, offset=record.offset)
+                self._dead_letter(Rejection(PROCESSING_ERROR, f"engine raised {type(exc).__name__}: {exc}",
+                                            event.event_id, case_id, source), wall)
+                observer.on_consumed(tp.topic, "dead_letter")
+                continue
             self._absorb(part, case_id, raw, step, wall, before)
             observer.on_consumed(tp.topic, "duplicate" if duplicate else "applied")
         self.records_handled += len(records)
@@ -277,7 +290,7 @@ class Worker:
             self._dead_letter(rejection, wall)
         if step.state is None:
             if raw is not None:
-                del part.cases[case_id]
+                part.cases.pop(case_id)
                 part.dirty[case_id] = None
             part.index.set(case_id, None)
         else:
@@ -315,7 +328,11 @@ class Worker:
                         continue
                     state = decode_state(raw)
                     before = self._footprint(state)
-                    step = self.engine.tick(state, fire_at)
+                    try:
+                        step = self.engine.tick(state, fire_at, emitted_at=wall)
+                    except Exception:  # leave the case without a timer rather than fail every tick
+                        log.exception("engine failed on a timer", case_id=case_id, partition=part.number)
+                        continue
                     self._absorb(part, case_id, raw, step, wall, before, timer=True)
             pending += len(part.index)
             seen = part.stream_time()
@@ -415,12 +432,16 @@ class Worker:
 
     async def _send_outputs(self, producer: AIOKafkaProducer,
                             outbox: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]) -> list[Any]:
-        return [await producer.send(topic, value=value, key=key, headers=headers) for topic, key, value, headers in outbox]
+        if self.exactly_once:   # record by record inside the transaction
+            return [await producer.send(topic, value=value, key=key, headers=headers) for topic, key, value, headers in outbox]
+        return await send_batched(producer, [(topic, None, key, value, headers) for topic, key, value, headers in outbox])
 
     async def _send_changelog(self, producer: AIOKafkaProducer, records: list[tuple[int, str, bytes | None]]) -> list[Any]:
         topic = self.config.topics.changelog
-        return [await producer.send(topic, value=value, key=encode_key(case_id), partition=number)
-                for number, case_id, value in records]
+        if self.exactly_once:
+            return [await producer.send(topic, value=value, key=encode_key(case_id), partition=number)
+                    for number, case_id, value in records]
+        return await send_batched(producer, [(topic, number, encode_key(case_id), value, []) for number, case_id, value in records])
 
     # ------------------------------------------------------------------ rebalancing
 
@@ -432,7 +453,9 @@ class Worker:
             except KafkaError as exc:
                 log.warning("flush on revoke failed; the new owner replays from the last commit", error=repr(exc))
             for number in numbers:
-                if self.partitions.pop(number, None) is not None:
+                part = self.partitions.pop(number, None)
+                if part is not None:
+                    part.cases.close()
                     self.observer.forget_partition(number)
             log.info("partitions revoked", partitions=sorted(numbers))
 
@@ -450,42 +473,19 @@ class Worker:
                      seconds=round(time.monotonic() - started, 3))
 
     async def _restore(self, numbers: list[int]) -> dict[int, PartitionState]:
-        """Read the changelog partitions to their end into fresh PartitionStates; rebuild timers."""
-        parts = {n: PartitionState(n) for n in numbers}
-        if not numbers:
-            return parts
-        restorer = self._restorer
-        assert restorer is not None
-        tps = [TopicPartition(self.config.topics.changelog, n) for n in numbers]
-        restorer.assign(tps)
-        await restorer.seek_to_beginning(*tps)
-        # Done when the position reaches the high watermark of a fetch response. (ListOffsets is
-        # not used: tansu 0.6 answers it with the last batch's base offset + 1, not the end.)
-        remaining = set(tps)
-        while remaining:
-            batch = await restorer.getmany(*remaining, timeout_ms=200, max_records=50_000)
-            for tp, records in batch.items():
-                cases = parts[tp.partition].cases
-                for record in records:
-                    case_id = decode_key(record.key)
-                    if case_id is None:
-                        continue
-                    if record.value is None:
-                        cases.pop(case_id, None)
-                    else:
-                        cases[case_id] = record.value
-            for tp in list(remaining):
-                end = restorer.last_stable_offset(tp) if self.exactly_once else restorer.highwater(tp)
-                if end is not None and await restorer.position(tp) >= end:
-                    remaining.discard(tp)
-        restorer.assign([])
+        """Fresh PartitionStates filled from the changelog, with their deadline indexes rebuilt."""
+        parts = {n: PartitionState(n, cases=open_store(self.config.table_store, self.config.state_dir,
+                                                       self.config.group_id, n)) for n in numbers}
+        assert self._restorer is not None
+        await restore(self._restorer, self.config.topics.changelog, {n: p.cases for n, p in parts.items()},
+                      read_committed=self.exactly_once)
         for part in parts.values():
             part.index.bulk_load(self._due_entries(part.cases))
             self.observer.rebuild_partition(part.number, (decode_state(raw) for raw in part.cases.values())
                                             if self._track_cases else ())
         return parts
 
-    def _due_entries(self, cases: Mapping[str, bytes]) -> Iterable[tuple[str, int]]:
+    def _due_entries(self, cases: CaseStore) -> Iterable[tuple[str, int]]:
         next_due = self.engine.next_due
         for case_id, raw in cases.items():
             due = next_due(decode_state(raw))
@@ -505,6 +505,18 @@ class Worker:
         return None
 
 
+def _leave_group_even_in_generation_zero(consumer: AIOKafkaConsumer) -> None:
+    """Make consumer.stop() send LeaveGroup on brokers that number the first generation 0.
+
+    aiokafka leaves the group on stop only when generation > 0 (Kafka starts at 1); tansu starts
+    at 0, so the first member of a group would otherwise hold its partitions until its session
+    times out. LeaveGroup carries only group and member id, so the generation value is not sent.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is not None and getattr(coordinator, "generation", None) == 0 and coordinator.member_id:
+        coordinator.generation = 1
+
+
 # ---------------------------------------------------------------------- entry point
 
 
@@ -514,95 +526,8 @@ def load_engine(config: WorkerConfig) -> Engine:
     return Engine(catalog, hold_seconds=config.hold_seconds)
 
 
-async def serve(config: WorkerConfig, engine: Engine, clock: Clock | None = None,
-                observer: WorkerObserver | None = None, install_signals: bool = True,
-                stop: asyncio.Event | None = None) -> int:
-    """Run a worker (and its HTTP endpoints) until SIGTERM/SIGINT or `stop`; 0 on a clean stop."""
-    registry = None
-    if observer is None and config.web_port:
-        from prometheus_client import CollectorRegistry
-
-        from monitor.observe.metrics import WorkerMetrics
-
-        registry = CollectorRegistry()
-        observer = WorkerMetrics(registry, engine.catalog, input_topics=config.topics.inputs)
-    worker = Worker(config, engine, clock=clock, observer=observer)
-    if install_signals:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, worker.request_stop)
-    server = await _start_http(registry, worker, config) if registry is not None else None
-    task = asyncio.create_task(worker.run(), name="sla-worker")
-    stop_waiter = asyncio.create_task(worker._stopping.wait())
-    relay = asyncio.create_task(_relay_stop(stop, worker)) if stop is not None else None
-    code = 0
-    try:
-        await asyncio.wait({task, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if not task.done():
-            try:
-                await asyncio.wait_for(task, config.shutdown_timeout_seconds)
-            except TimeoutError:
-                log.error("graceful stop exceeded its bound", seconds=config.shutdown_timeout_seconds)
-                code = 1
-        else:
-            task.result()
-    finally:
-        stop_waiter.cancel()
-        if relay is not None:
-            relay.cancel()
-        if server is not None:
-            await server.stop()
-    return code
-
-
-async def _relay_stop(stop: asyncio.Event, worker: Worker) -> None:
-    await stop.wait()
-    worker.request_stop()
-
-
-async def _start_http(registry: Any, worker: Worker, config: WorkerConfig) -> Any:
-    """Serve /metrics, /healthz, /readyz and /cases/{id} for this worker."""
-    from monitor.observe.health import CheckResult, broker_reachable
-    from monitor.observe.http import ObservabilityHttp
-
-    def recovered() -> CheckResult:
-        if not worker.recovered:
-            return CheckResult(False, "no partitions assigned and recovered yet")
-        return CheckResult(True, f"{len(worker.partitions)} partitions assigned and recovered")
-
-    async def lookup(case_id: str) -> dict[str, Any] | None:
-        return worker.case(case_id)
-
-    server = ObservabilityHttp(
-        registry,
-        readiness={"broker": broker_reachable(config.kafka.bootstrap or ""), "partitions": recovered},
-        case_lookup=lookup, metrics=worker.observer,  # type: ignore[arg-type]
-    )
-    port = await server.start(config.web_host, config.web_port)
-    log.info("http listening", port=port)
-    return server
-
-
 def main(argv: list[str]) -> int:
     """`monitor worker [flags]`: run the worker until SIGTERM; exit 0 after a clean stop."""
-    parser = argparse.ArgumentParser(prog="monitor worker", description="run the SLA worker on Kafka")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    import os
+    from monitor.stream.service import main as service_main
 
-    try:
-        config = config_from(args, os.environ)
-        if not config.kafka.bootstrap:
-            raise ConfigError("KAFKA_BROKER / --broker is required (`monitor run` starts an embedded broker)")
-        engine = load_engine(config)
-    except (ConfigError, PolicyError, OSError) as exc:
-        print(f"monitor worker: {exc}", file=sys.stderr)
-        return 2
-    from monitor.observe.logging import configure_logging
-
-    configure_logging(config.log_level)
-    try:
-        return asyncio.run(serve(config, engine))
-    except (TopicsError, WorkerStartError) as exc:
-        print(f"monitor worker: {exc}", file=sys.stderr)
-        return 2
+    return service_main(argv)

@@ -489,3 +489,14 @@ def test_old_closed_office365_cases_are_forgotten_after_the_reopen_window() -> N
 
 def test_created_event_type_is_checked() -> None:
     assert isinstance(_event("case-created", created("C", WEDNESDAY, "adobe-online", "P1")), CaseCreated)
+
+
+def test_emitted_at_is_the_stamp_given_not_the_stream_time() -> None:
+    # A replay: the shell ticks at stream time but stamps outputs with the wall clock.
+    engine = Engine(bundled_catalog())
+    create = _event("case-created", created("C", WEDNESDAY, "adobe-online", "P1"))
+    wall = parse_time("2026-11-26T08:00:00Z")
+    state = engine.apply(None, create, create.occurred_at, emitted_at=wall).state
+    assert state is not None
+    step = engine.tick(state, parse_time("2026-11-25T10:50:00Z"), emitted_at=wall)
+    assert [(e.at, e.emitted_at) for e in step.emitted] == [(parse_time("2026-11-25T10:45:00Z"), wall)]

@@ -76,7 +76,16 @@ def live_run(items: list[tuple[str, dict]], end) -> set[tuple[str, str]]:
     return out
 
 
-async def test_backlog_replay_matches_live_run(broker) -> None:
+STORES = ["memory"]
+try:
+    import rocksdict  # noqa: F401
+    STORES.append("rocksdb")
+except ImportError:  # optional extra
+    pass
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_backlog_replay_matches_live_run(broker, store: str, tmp_path) -> None:
     names, partitions = unique_topics(partitions=3)
     await create_topics(broker.bootstrap, names, partitions)
     start = now_utc() - timedelta(hours=1)
@@ -86,7 +95,8 @@ async def test_backlog_replay_matches_live_run(broker) -> None:
     expected_breaches = {event_id for kind, event_id in expected if kind == "sla.breach"}
     assert len(expected_breaches) == 200   # the late and silent halves
 
-    config = worker_config(broker.bootstrap, names, MONITOR_MAX_BATCH_RECORDS="7", MONITOR_TICK_SECONDS="0.01")
+    config = worker_config(broker.bootstrap, names, MONITOR_MAX_BATCH_RECORDS="7", MONITOR_TICK_SECONDS="0.01",
+                           MONITOR_TABLE_STORE=store, MONITOR_STATE_DIR=str(tmp_path / "state"))
     async with running_worker(config):
         records = await collect(
             broker.bootstrap, [names.near_breaches, names.breaches, names.status],
