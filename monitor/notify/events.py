@@ -1,4 +1,4 @@
-"""The SLA event the notifier consumes (CONTRACT.md, output event shape), parsed without I/O."""
+"""The SLA event the notifier consumes (topics/schemas/sla-event.json), parsed without I/O."""
 
 from __future__ import annotations
 

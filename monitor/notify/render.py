@@ -108,7 +108,7 @@ def detail_lines(notice: SlaNotice, now: datetime) -> list[tuple[str, str]]:
 # --- webhook --------------------------------------------------------------------------------
 
 def webhook_body(notice: SlaNotice) -> bytes:
-    """The SLA event exactly as the worker emitted it (CONTRACT.md), compact JSON."""
+    """The SLA event exactly as the worker emitted it (topics/schemas/sla-event.json), compact JSON."""
     return json.dumps(notice.raw, separators=(",", ":")).encode()
 
 

@@ -1,4 +1,4 @@
-"""Build SLA events (CONTRACT.md shape) for notifier tests."""
+"""Build SLA events (topics/schemas/sla-event.json shape) for notifier tests."""
 
 from __future__ import annotations
 
