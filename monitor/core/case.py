@@ -258,6 +258,52 @@ class Engine:
             paused += coverage.covered_us(begin, stop if stop is not None else end)
         return coverage.covered_us(clock.started_at, end) - paused
 
+    def describe(self, state: CaseState, now: datetime | int) -> dict[str, Any]:
+        """A JSON-able view of the case's SLA state at `now`: per metric its clock, due instant,
+        covered time elapsed and remaining, and each threshold with whether it was emitted."""
+        now_us = _instant(now)
+        view: dict[str, Any] = {"case_id": state.case_id, "known": state.plan is not None}
+        if state.plan is None:
+            view["held_updates"] = len(state.held)
+            view["hold_until"] = ev.format_time(state.hold_until) if state.hold_until is not None else None
+            return view
+        view.update(
+            plan=state.plan, priority=state.priority, region=state.region, timezone=state.timezone,
+            status=state.status, created_at=ev.format_time(state.created_at),
+            policy_version=self.catalog.version, metrics=[],
+        )
+        for clock in state.clocks.values():
+            rule = self.rule(state, clock.metric)
+            elapsed = self.elapsed_us(state, clock, max(now_us, clock.started_at))
+            timed = rule is not None and rule.target_seconds is not None
+            due = self.due_at(state, clock.metric) if timed else None
+            thresholds = []
+            for threshold in rule.thresholds if rule is not None else ():
+                crossing = None if clock.paused else self._crossing(state, clock, rule, threshold)  # type: ignore[arg-type]
+                thresholds.append({
+                    "threshold": threshold,
+                    "at": ev.format_time(crossing) if crossing is not None else None,
+                    "emitted": threshold in clock.fired,
+                    "event_id": ev.event_id_for(state.case_id, clock.metric, clock.cycle, threshold),
+                })
+            view["metrics"].append({
+                "metric": clock.metric, "cycle": clock.cycle,
+                "clock": "stopped" if not clock.running else "paused" if clock.paused else "running",
+                "calendar": rule.calendar if rule is not None else None,
+                "target_seconds": rule.target_seconds if rule is not None else None,
+                "started_at": ev.format_time(clock.started_at),
+                "stopped_at": ev.format_time(clock.stopped_at) if clock.stopped_at is not None else None,
+                "due_at": ev.format_time(due) if due is not None else None,
+                "elapsed_seconds": elapsed / US_PER_S,
+                "remaining_seconds": (
+                    max(0.0, rule.target_seconds - elapsed / US_PER_S) if rule is not None and rule.target_seconds is not None else None
+                ),
+                "thresholds": thresholds,
+            })
+        next_due = self.next_due(state)
+        view["next_due"] = ev.format_time(next_due) if next_due is not None else None
+        return view
+
     # ------------------------------------------------------------------ created / held
 
     def _created(self, state: CaseState | None, event: CaseCreated, now: int) -> Step:

@@ -500,3 +500,28 @@ def test_emitted_at_is_the_stamp_given_not_the_stream_time() -> None:
     assert state is not None
     step = engine.tick(state, parse_time("2026-11-25T10:50:00Z"), emitted_at=wall)
     assert [(e.at, e.emitted_at) for e in step.emitted] == [(parse_time("2026-11-25T10:45:00Z"), wall)]
+
+
+def test_describe_reports_clock_due_remaining_and_emitted_thresholds() -> None:
+    engine = Engine(bundled_catalog())
+    create = _event("case-created", created("C", WEDNESDAY, "adobe-online", "P2"))
+    state = engine.apply(None, create, create.occurred_at).state
+    assert state is not None
+    state = engine.tick(state, parse_time("2026-11-25T13:10:00Z")).state
+    assert state is not None
+    view = engine.describe(state, parse_time("2026-11-25T13:10:00Z"))
+    assert (view["status"], view["next_due"]) == ("open", "2026-11-25T13:36:00Z")
+    (metric,) = view["metrics"]
+    assert metric["clock"] == "running" and metric["due_at"] == "2026-11-25T14:00:00Z"
+    assert metric["elapsed_seconds"] == 3 * 3600 + 600 and metric["remaining_seconds"] == 3000
+    assert [(t["threshold"], t["at"], t["emitted"]) for t in metric["thresholds"]] == [
+        (0.75, "2026-11-25T13:00:00Z", True), (0.9, "2026-11-25T13:36:00Z", False), (1.0, "2026-11-25T14:00:00Z", False),
+    ]
+    json.dumps(view)  # JSON-able
+
+
+def test_describe_a_placeholder() -> None:
+    engine = Engine(bundled_catalog(), hold_seconds=60)
+    held = engine.apply(None, _event("case-updated", updated("C", WEDNESDAY, status="open")), parse_time(WEDNESDAY)).state
+    assert held is not None
+    assert engine.describe(held, 0) == {"case_id": "C", "known": False, "held_updates": 1, "hold_until": "2026-11-25T10:01:00Z"}
