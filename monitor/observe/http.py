@@ -32,6 +32,7 @@ class ObservabilityHttp:
         *,
         readiness: Mapping[str, ReadinessCheck],
         case_lookup: CaseLookup | None = None,
+        peer_lookup: CaseLookup | None = None,
         metrics: WorkerMetrics | None = None,
         loop_probe: LoopLagProbe | None = None,
         check_timeout_s: float = 2.0,
@@ -40,6 +41,7 @@ class ObservabilityHttp:
         self.registry = registry
         self.readiness = dict(readiness)
         self.case_lookup = case_lookup
+        self.peer_lookup = peer_lookup
         self.metrics = metrics
         self.loop_probe = loop_probe or LoopLagProbe()
         self.check_timeout_s = check_timeout_s
@@ -107,7 +109,8 @@ class ObservabilityHttp:
         return web.json_response(report, status=200 if report["ready"] else 503)
 
     async def handle_case(self, request: web.Request) -> web.Response:
-        """The case's SLA state from the lookup; 404 when unknown, 503 when it cannot answer."""
+        """The case's SLA state, from this replica or (unless `?local=1`) a peer that owns it;
+        404 when unknown, 503 when it cannot answer."""
         case_id = request.match_info["case_id"]
         if not case_id or len(case_id) > MAX_CASE_ID_LENGTH:
             return web.json_response({"error": "invalid case id"}, status=400)
@@ -115,6 +118,8 @@ class ObservabilityHttp:
             return web.json_response({"error": "case lookup not available"}, status=503)
         try:
             state = await asyncio.wait_for(self.case_lookup(case_id), self.lookup_timeout_s)
+            if state is None and self.peer_lookup is not None and request.query.get("local") != "1":
+                state = await asyncio.wait_for(self.peer_lookup(case_id), self.lookup_timeout_s)
         except TimeoutError:
             return web.json_response({"error": "case lookup timed out"}, status=503)
         except Exception as exc:  # report, never crash the server

@@ -1,0 +1,61 @@
+"""/cases/{id} answered by whichever replica owns the case: two real servers on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitor.observe.http import ObservabilityHttp
+from monitor.observe.peers import PeerCaseLookup
+
+
+def owner_of(cases: dict[str, dict[str, Any]]):  # type: ignore[no-untyped-def]
+    async def lookup(case_id: str) -> Mapping[str, Any] | None:
+        return cases.get(case_id)
+    return lookup
+
+
+@pytest.fixture
+async def replicas() -> AsyncIterator[list[str]]:
+    """Two replicas, A owning C-A and B owning C-B, each knowing both base URLs."""
+    peers_a, peers_b = PeerCaseLookup([], timeout_s=2), PeerCaseLookup([], timeout_s=2)
+    a = ObservabilityHttp(CollectorRegistry(), readiness={}, case_lookup=owner_of({"C-A": {"case_id": "C-A"}}),
+                          peer_lookup=peers_a)
+    b = ObservabilityHttp(CollectorRegistry(), readiness={}, case_lookup=owner_of({"C-B": {"case_id": "C-B"}}),
+                          peer_lookup=peers_b)
+    urls = [f"http://127.0.0.1:{await a.start('127.0.0.1', 0)}", f"http://127.0.0.1:{await b.start('127.0.0.1', 0)}"]
+    peers_a.peers = peers_b.peers = urls
+    try:
+        yield urls
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def get(url: str) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.json()
+
+
+async def test_any_replica_answers_for_any_case(replicas: list[str]) -> None:
+    a, b = replicas
+    assert await get(f"{a}/cases/C-A") == (200, {"case_id": "C-A"})
+    assert await get(f"{a}/cases/C-B") == (200, {"case_id": "C-B", "served_by": b})
+    assert await get(f"{b}/cases/C-A") == (200, {"case_id": "C-A", "served_by": a})
+
+
+async def test_local_only_and_unknown(replicas: list[str]) -> None:
+    a, _ = replicas
+    status, _body = await get(f"{a}/cases/C-B?local=1")
+    assert status == 404
+    status, body = await get(f"{a}/cases/C-nobody")
+    assert status == 404 and body["case_id"] == "C-nobody"
+
+
+async def test_unreachable_peer_is_skipped() -> None:
+    lookup = PeerCaseLookup(["http://127.0.0.1:9"], timeout_s=1)
+    assert await lookup("C-1") is None
