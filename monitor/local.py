@@ -194,11 +194,22 @@ class EventBoard:
             await consumer.stop()
 
 
+def _positive(text: str) -> float:
+    """argparse type: a finite number > 0 (a rate or scale of 0 would divide by zero or stop time)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number > 0")
+    return value
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog)
-    parser.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
-    parser.add_argument("--scale", type=float, default=None, help=f"clock speed-up (run: {DEFAULT_SCALE:g}, demo: 1)")
-    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="new cases per real second")
+    parser.add_argument("--duration", type=_positive, default=None, help="stop after this many real seconds")
+    parser.add_argument("--scale", type=_positive, default=None, help=f"clock speed-up (run: {DEFAULT_SCALE:g}, demo: 1)")
+    parser.add_argument("--rate", type=_positive, default=DEFAULT_RATE, help="new cases per real second")
     parser.add_argument("--seed", type=int, default=7, help="random seed of the demo feed")
     add_arguments(parser)
     return parser

@@ -250,6 +250,8 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
     bootstrap = raw.get("bootstrap")
     if bootstrap is not None:
         problems += validate_bootstrap(bootstrap)
+        # hand the clients what was validated: aiokafka takes "kafka://h" as a host name
+        bootstrap = ",".join(item.strip().removeprefix("kafka://") for item in bootstrap.split(","))
     protocol = _choice(raw, "security_protocol", SECURITY_PROTOCOLS, "PLAINTEXT", problems, upper=True)
     mechanism = raw.get("sasl_mechanism")
     if protocol.startswith("SASL"):

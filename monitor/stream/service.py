@@ -17,7 +17,7 @@ from monitor.stream.clock import Clock
 from monitor.stream.config import ConfigError, WorkerConfig, add_arguments, config_from
 from monitor.stream.observer import WorkerObserver
 from monitor.stream.topics import TopicsError
-from monitor.stream.worker import Worker, WorkerStartError, load_engine
+from monitor.stream.worker import Worker, WorkerFailure, WorkerStartError, load_engine
 
 log = structlog.get_logger("monitor.stream.worker")
 
@@ -112,3 +112,6 @@ def main(argv: list[str]) -> int:
     except (TopicsError, WorkerStartError) as exc:
         print(f"monitor worker: {exc}", file=sys.stderr)
         return 2
+    except WorkerFailure as exc:   # logged where it happened; the group moves the partitions on
+        print(f"monitor worker: stopped: {exc}", file=sys.stderr)
+        return 1

@@ -51,6 +51,8 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 #: Loop turns whose writes may be in flight at once (at-least-once pipeline depth).
 MAX_FLUSH_JOBS_IN_FLIGHT = 2
+#: Longest wait for records before the loop looks at the stop request again.
+MAX_IDLE_WAIT_S = 0.5
 
 
 @dataclass
@@ -64,6 +66,10 @@ class _FlushJob:
 
 class WorkerStartError(RuntimeError):
     """The worker cannot start (topics, broker or settings); the message says why."""
+
+
+class WorkerFailure(RuntimeError):
+    """The worker cannot go on safely (e.g. an assigned partition could not be restored)."""
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -103,6 +109,8 @@ class Worker:
         self._restorer: AIOKafkaConsumer | None = None
         self._jobs: asyncio.Queue[_FlushJob] = asyncio.Queue(maxsize=MAX_FLUSH_JOBS_IN_FLIGHT)
         self._flusher: asyncio.Task[None] | None = None
+        #: Set by a rebalance callback that failed (aiokafka only logs listener errors); the loop raises it.
+        self._failure: WorkerFailure | None = None
         self.partition_count = 0
         self.recovered = False
         self.started = asyncio.Event()
@@ -184,9 +192,11 @@ class Worker:
         tick_s = self.config.tick_seconds
         next_tick = time.monotonic()
         while not self._stopping.is_set():
-            wait_s = max(0.0, next_tick - time.monotonic())
+            wait_s = min(max(0.0, next_tick - time.monotonic()), MAX_IDLE_WAIT_S)
             batch = await self._consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=self.config.max_batch_records)
             async with self._lock:
+                if self._failure is not None:
+                    raise self._failure
                 for tp, records in batch.items():
                     self._process(tp, records)
                 if time.monotonic() >= next_tick:
@@ -217,8 +227,7 @@ class Worker:
                 part.cases.close()
             for client in (self._consumer, self._restorer, self._producer):
                 if client is not None:
-                    with contextlib.suppress(Exception):
-                        await client.stop()
+                    await _stop_client(client)
             log.info("worker stopped", ticks=self.tick_count, tick_max_s=round(self.tick_max_s, 6),
                      tick_mean_s=round(self.tick_total_s / self.tick_count, 6) if self.tick_count else None,
                      records=self.records_handled)
@@ -367,6 +376,9 @@ class Worker:
         """Hand this turn's work to the flush pipeline (at-least-once) or commit it in one transaction."""
         producer = self._producer
         assert producer is not None
+        failed = self._flusher_failure()
+        if failed is not None:  # never restart the pipeline past a turn whose writes failed
+            raise failed
         offsets: dict[TopicPartition, int] = {}
         for part in self.partitions.values():
             for topic, offset in part.next_offsets.items():
@@ -399,8 +411,31 @@ class Worker:
             waiter = asyncio.create_task(self._jobs.join())
             await asyncio.wait({waiter, self._flusher}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
-        if self._flusher is not None and self._flusher.done() and self._flusher.exception() is not None:
-            raise self._flusher.exception()  # type: ignore[misc]
+        failed = self._flusher_failure()
+        if failed is not None:
+            raise failed
+
+    def _flusher_failure(self) -> BaseException | None:
+        """The error that stopped the flusher, if one did (it is otherwise only cancelled, by shutdown)."""
+        flusher = self._flusher
+        if flusher is None or not flusher.done() or flusher.cancelled():
+            return None
+        return flusher.exception()
+
+    async def _reset_pipeline(self) -> None:
+        """Forget every queued flush job and the flusher (after all partitions were dropped).
+
+        Used when a flush on revocation failed: the jobs still queued belong to partitions this
+        worker no longer owns; committing them later could skip past writes that never landed.
+        Their owner (maybe this worker again) replays from the last commit.
+        """
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None and not flusher.done():
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await flusher
+        self._jobs = asyncio.Queue(maxsize=MAX_FLUSH_JOBS_IN_FLIGHT)
+        self._outbox = []
 
     async def _run_flusher(self) -> None:
         """In order, per job: outputs acknowledged -> changelog written and acknowledged -> offsets committed."""
@@ -450,20 +485,30 @@ class Worker:
             try:
                 await self._flush()
                 await self._drain()
-            except KafkaError as exc:
+            except Exception as exc:
                 log.warning("flush on revoke failed; the new owner replays from the last commit", error=repr(exc))
-            for number in numbers:
-                part = self.partitions.pop(number, None)
-                if part is not None:
-                    part.cases.close()
-                    self.observer.forget_partition(number)
+                # Eager rebalancing revokes every partition, so nothing queued is still ours to commit.
+                await self._reset_pipeline()
+            finally:
+                for number in numbers:
+                    part = self.partitions.pop(number, None)
+                    if part is not None:
+                        part.cases.close()
+                        self.observer.forget_partition(number)
             log.info("partitions revoked", partitions=sorted(numbers))
 
     async def _on_assigned(self, numbers: set[int]) -> None:
         async with self._lock:
             new = sorted(n for n in numbers if n not in self.partitions)
             started = time.monotonic()
-            restored = await self._restore(new)
+            try:
+                restored = await self._restore(new)
+            except Exception as exc:
+                # aiokafka logs and swallows listener errors: the partitions would stay assigned to
+                # the consumer with no state here, their records read and skipped. Stop instead.
+                log.exception("restore of assigned partitions failed", partitions=new)
+                self._failure = WorkerFailure(f"restore of partitions {new} failed: {exc!r}")
+                raise
             for number, part in restored.items():
                 part.lagging = set(self.config.topics.inputs)
                 self.partitions[number] = part
@@ -477,12 +522,17 @@ class Worker:
         parts = {n: PartitionState(n, cases=open_store(self.config.table_store, self.config.state_dir,
                                                        self.config.group_id, n)) for n in numbers}
         assert self._restorer is not None
-        await restore(self._restorer, self.config.topics.changelog, {n: p.cases for n, p in parts.items()},
-                      read_committed=self.exactly_once)
-        for part in parts.values():
-            part.index.bulk_load(self._due_entries(part.cases))
-            self.observer.rebuild_partition(part.number, (decode_state(raw) for raw in part.cases.values())
-                                            if self._track_cases else ())
+        try:
+            await restore(self._restorer, self.config.topics.changelog, {n: p.cases for n, p in parts.items()},
+                          read_committed=self.exactly_once)
+            for part in parts.values():
+                part.index.bulk_load(self._due_entries(part.cases))
+                self.observer.rebuild_partition(part.number, (decode_state(raw) for raw in part.cases.values())
+                                                if self._track_cases else ())
+        except BaseException:
+            for part in parts.values():
+                part.cases.close()
+            raise
         return parts
 
     def _due_entries(self, cases: CaseStore) -> Iterable[tuple[str, int]]:
@@ -503,6 +553,24 @@ class Worker:
                 due = part.index.due_of(case_id)
                 return {"partition": part.number, "next_due_us": due, "state": state.to_dict()}
         return None
+
+
+async def _stop_client(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    """Stop one aiokafka client; its errors do not keep the others from stopping.
+
+    aiokafka 0.14's consumer.stop() cancels its pending fetch tasks and then awaits them, so it
+    raises CancelledError when one was in flight (typically while the broker is unreachable).
+    That is not a cancellation of this task: swallow it unless this task is being cancelled.
+    """
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("client stop was interrupted by an internal cancellation", client=type(client).__name__)
+    except Exception as exc:
+        log.warning("client stop failed", client=type(client).__name__, error=repr(exc))
 
 
 def _leave_group_even_in_generation_zero(consumer: AIOKafkaConsumer) -> None:

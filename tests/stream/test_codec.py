@@ -7,11 +7,13 @@ import json
 from datetime import UTC, datetime
 
 import jsonschema
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.core.case import Engine
 from monitor.core.events import MAX_EVENT_BYTES, Rejection, parse_event
 from monitor.core.policy import load_catalog
-from monitor.stream.codec import decode_state, encode_sla_event, encode_state, record_source
+from monitor.stream.codec import b64, decode_state, encode_sla_event, encode_state, record_source
 from monitor.stream.config import TopicNames
 from monitor.stream.dead_letter import dead_letter_record
 from monitor.stream.topics import load_schema, load_specs
@@ -89,3 +91,16 @@ def test_input_schemas_accept_contract_examples_and_reject_wrong_types() -> None
         {"event_id": "e2", "case_id": "C-1", "occurred_at": "2026-11-26T09:05:00Z"})   # changes nothing
     assert not jsonschema.Draft202012Validator(updated).is_valid(
         {"event_id": "e2", "case_id": "C-1", "occurred_at": "2026-11-26T09:05:00Z", "agent_response": "yes"})
+
+
+@given(key=st.none() | st.binary(max_size=40), value=st.none() | st.binary(max_size=300),
+       offset=st.integers(min_value=0, max_value=2**63))
+def test_record_source_is_base64_of_the_bytes(key: bytes | None, value: bytes | None, offset: int) -> None:
+    def reference(raw: bytes | None) -> str | None:
+        return None if raw is None else base64.b64encode(raw).decode("ascii")
+
+    assert b64(key) == reference(key)
+    assert record_source("case-created", 2, offset, key, value) == {
+        "topic": "case-created", "partition": 2, "offset": offset, "key_b64": reference(key),
+        "value_b64": reference(value), "value_size": len(value) if value is not None else 0,
+    }

@@ -74,3 +74,9 @@ def test_rocksdb_store_needs_rocksdict() -> None:
             load_config([], {"MONITOR_TABLE_STORE": "rocksdb"})
     else:
         assert load_config([], {"MONITOR_TABLE_STORE": "rocksdb"}).table_store == "rocksdb"
+
+
+def test_bootstrap_reaches_the_clients_as_validated() -> None:
+    """A kafka:// scheme and spaces pass validation, so they must not reach aiokafka (host 'kafka://a')."""
+    config = load_config([], {"KAFKA_BROKER": "kafka://a:9092, b:9093"})
+    assert config.kafka.client_kwargs()["bootstrap_servers"] == "a:9092,b:9093"
