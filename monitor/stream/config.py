@@ -109,6 +109,8 @@ class WorkerConfig:
     web_port: int = 6066
     web_host: str = "0.0.0.0"
     hold_seconds: float = 600.0
+    closed_retention_seconds: float | None = None
+    peers: tuple[str, ...] = ()
     processing_guarantee: str = "at_least_once"
     transactional_id: str | None = None
     log_level: str = "INFO"
@@ -138,6 +140,10 @@ _SETTINGS: dict[str, tuple[str, str, str]] = {
     "web_port": ("--web-port", "MONITOR_WEB_PORT", "HTTP port for /metrics, /healthz, /readyz (0 = off)"),
     "web_host": ("--web-host", "MONITOR_WEB_HOST", "HTTP bind address (default 0.0.0.0)"),
     "hold_seconds": ("--hold-seconds", "MONITOR_HOLD_SECONDS", "how long to hold updates of unknown cases (600)"),
+    "closed_retention_seconds": ("--closed-retention", "MONITOR_CLOSED_RETENTION_SECONDS",
+                                 "forget closed cases of plans without a reopen window after this many seconds (keep)"),
+    "peers": ("--peers", "MONITOR_PEERS",
+              "base URLs of all replicas' HTTP servers, comma-separated, for /cases of cases another replica owns"),
     "processing_guarantee": ("--processing-guarantee", "MONITOR_PROCESSING_GUARANTEE", "at_least_once | exactly_once"),
     "transactional_id": ("--transactional-id", "MONITOR_TRANSACTIONAL_ID", "transactional.id for exactly_once"),
     "log_level": ("--log-level", "MONITOR_LOG_LEVEL", "DEBUG/INFO/WARNING/ERROR"),
@@ -304,6 +310,14 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
     shutdown = _number(raw, "shutdown_timeout_seconds", float, 1.0, 600.0, 20.0, problems)
     session = _number(raw, "session_timeout_seconds", float, 1.0, 300.0, 10.0, problems)
     max_batch = _number(raw, "max_batch_records", int, 1, 1_000_000, 10_000, problems)
+    retention = (
+        _number(raw, "closed_retention_seconds", float, 60.0, 10 * 365 * 86400.0, 0.0, problems)
+        if "closed_retention_seconds" in raw else None
+    )
+    peers = tuple(p.strip().rstrip("/") for p in raw.get("peers", "").split(",") if p.strip())
+    for peer in peers:
+        if not peer.startswith(("http://", "https://")):
+            problems.append(f"MONITOR_PEERS / --peers: {peer!r} is not an http(s) base URL")
     guarantee = _choice(raw, "processing_guarantee", GUARANTEES, "at_least_once", problems)
     log_level = _choice(raw, "log_level", LOG_LEVELS, "INFO", problems, upper=True)
     store = _choice(raw, "table_store", TABLE_STORES, "memory", problems)
@@ -322,7 +336,8 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
     return WorkerConfig(
         kafka=kafka, topics=topics, group_id=group_id, policies=policies, tick_seconds=tick,
         state_dir=state_dir, web_port=web_port, web_host=raw.get("web_host", "0.0.0.0"),
-        hold_seconds=hold, processing_guarantee=guarantee, transactional_id=raw.get("transactional_id"),
+        hold_seconds=hold, closed_retention_seconds=retention, peers=peers,
+        processing_guarantee=guarantee, transactional_id=raw.get("transactional_id"),
         log_level=log_level, table_store=store, max_fetch_bytes=max_fetch,
         shutdown_timeout_seconds=shutdown, session_timeout_seconds=session,
         max_batch_records=max_batch,

@@ -81,10 +81,13 @@ async def _start_http(registry: Any, worker: Worker, config: WorkerConfig) -> An
     async def lookup(case_id: str) -> dict[str, Any] | None:
         return worker.case(case_id)
 
+    from monitor.observe.peers import PeerCaseLookup
+
     server = ObservabilityHttp(
         registry,
         readiness={"broker": broker_reachable(config.kafka.bootstrap or ""), "partitions": recovered},
-        case_lookup=lookup, metrics=worker.observer,  # type: ignore[arg-type]
+        case_lookup=lookup, peer_lookup=PeerCaseLookup(config.peers) if config.peers else None,
+        metrics=worker.observer,  # type: ignore[arg-type]
     )
     port = await server.start(config.web_host, config.web_port)
     log.info("http listening", port=port)

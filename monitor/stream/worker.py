@@ -545,13 +545,13 @@ class Worker:
     # ------------------------------------------------------------------ queries
 
     def case(self, case_id: str) -> dict[str, Any] | None:
-        """The stored state of a case owned by this worker (JSON-able), with its next due instant."""
+        """The SLA view of a case owned by this worker (Engine.describe at the clock's now), or None."""
         for part in self.partitions.values():
             raw = part.cases.get(case_id)
             if raw is not None:
-                state = decode_state(raw)
-                due = part.index.due_of(case_id)
-                return {"partition": part.number, "next_due_us": due, "state": state.to_dict()}
+                view = self.engine.describe(decode_state(raw), self.clock.now_us())
+                view["partition"] = part.number
+                return view
         return None
 
 
@@ -591,7 +591,7 @@ def _leave_group_even_in_generation_zero(consumer: AIOKafkaConsumer) -> None:
 def load_engine(config: WorkerConfig) -> Engine:
     """The engine for the configured catalog (MONITOR_POLICIES or the bundled one)."""
     catalog: Catalog = load_catalog(config.policies) if config.policies else bundled_catalog()
-    return Engine(catalog, hold_seconds=config.hold_seconds)
+    return Engine(catalog, hold_seconds=config.hold_seconds, closed_retention_seconds=config.closed_retention_seconds)
 
 
 def main(argv: list[str]) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.embedded_broker import free_port
 from tests.integration.kafka_helpers import (
     Received,
     as_record,
@@ -104,16 +105,26 @@ async def test_kill_9_mid_stream_then_restart_loses_no_breach(broker, tmp_path: 
     assert len(ids) == 2 * len(late) + len(answered)
 
 
+async def get_json(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """GET a JSON body from a worker's HTTP server."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.json()
+
+
 async def test_two_workers_split_partitions_and_one_takes_over(broker, tmp_path: Path) -> None:
     names, partitions = unique_topics(partitions=4)
     await create_topics(broker.bootstrap, names, partitions)
-    env = worker_env(broker.bootstrap, names)
+    ports = [free_port(), free_port()]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    env = worker_env(broker.bootstrap, names, MONITOR_PEERS=",".join(urls))
     log1, log2 = tmp_path / "w1.log", tmp_path / "w2.log"
-    first = spawn_worker(env, log1)
+    first = spawn_worker({**env, "MONITOR_WEB_PORT": str(ports[0])}, log1)
     second = None
     try:
         await wait_for(lambda: assigned_partitions(log1) == [0, 1, 2, 3], 40, "first worker owning all partitions")
-        second = spawn_worker(env, log2)
+        second = spawn_worker({**env, "MONITOR_WEB_PORT": str(ports[1])}, log2)
         await wait_for(lambda: assigned_partitions(log2) and assigned_partitions(log1)
                        and len(assigned_partitions(log1)) == 2, 60, "partitions split over two workers")
         owned1, owned2 = assigned_partitions(log1), assigned_partitions(log2)
@@ -123,6 +134,12 @@ async def test_two_workers_split_partitions_and_one_takes_over(broker, tmp_path:
         cases = [f"S-{i}" for i in range(24)]   # P2: warning at 4 s, breach at 8 s
         await produce(broker.bootstrap, [as_record(names.case_created, created(c, start, priority="P2")) for c in cases])
         await asyncio.sleep(2.0)                # both workers consumed, stored and committed their cases
+        # /cases/{id} on either replica answers for every case, whichever replica owns it.
+        views = [await get_json(f"{urls[0]}/cases/{case}") for case in cases]
+        assert all(status == 200 and view["case_id"] == case for case, (status, view) in zip(cases, views, strict=True))
+        assert {view.get("served_by") for _, view in views} == {None, urls[1]}
+        _, view = views[0]
+        assert view["metrics"][0]["metric"] == "first_response" and view["metrics"][0]["clock"] == "running"
         assert stop_worker(second, signal.SIGTERM) == 0
         await wait_for(lambda: assigned_partitions(log1) == [0, 1, 2, 3], 40, "survivor taking every partition")
 

@@ -80,3 +80,15 @@ def test_bootstrap_reaches_the_clients_as_validated() -> None:
     """A kafka:// scheme and spaces pass validation, so they must not reach aiokafka (host 'kafka://a')."""
     config = load_config([], {"KAFKA_BROKER": "kafka://a:9092, b:9093"})
     assert config.kafka.client_kwargs()["bootstrap_servers"] == "a:9092,b:9093"
+
+
+def test_peers_and_closed_retention() -> None:
+    from monitor.stream.config import ConfigError, config_from
+
+    config = config_from(None, {"MONITOR_PEERS": "http://a:6066/, http://b:6066", "MONITOR_CLOSED_RETENTION_SECONDS": "86400"})
+    assert config.peers == ("http://a:6066", "http://b:6066") and config.closed_retention_seconds == 86400
+    assert config_from(None, {}).closed_retention_seconds is None
+    with pytest.raises(ConfigError, match="not an http"):
+        config_from(None, {"MONITOR_PEERS": "a:6066"})
+    with pytest.raises(ConfigError, match="MONITOR_CLOSED_RETENTION_SECONDS"):
+        config_from(None, {"MONITOR_CLOSED_RETENTION_SECONDS": "5"})
