@@ -7,12 +7,15 @@ engine, which also answers with a `Rejection`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
 
 from monitor.core.calendar import from_us, to_us
 
@@ -172,14 +175,62 @@ class SlaEvent:
         return body
 
 
+#: SHA-1 state after the namespace bytes: uuid5 hashes namespace + name, so each id copies this.
+_EVENT_NAMESPACE_SHA1 = hashlib.sha1(_EVENT_NAMESPACE.bytes, usedforsecurity=False)
+#: First hex digit of the clock_seq_hi field -> the same digit with the RFC 4122 variant bits set.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}
+
+
 def event_id_for(case_id: str, metric: str, cycle: int, threshold: float | None) -> str:
-    """uuid5 over 'case/metric/cycle/threshold' ('met' for the stop event)."""
+    """uuid5 over 'case/metric/cycle/threshold' ('met' for the stop event).
+
+    Same text as `str(uuid.uuid5(_EVENT_NAMESPACE, name))` (a property test holds it to that),
+    without building a UUID: SHA-1 of namespace + UTF-8 name, first 16 bytes, version nibble 5,
+    variant bits 10.
+    """
     key = "met" if threshold is None else repr(float(threshold))
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{case_id}/{metric}/{cycle}/{key}"))
+    sha = _EVENT_NAMESPACE_SHA1.copy()
+    sha.update(f"{case_id}/{metric}/{cycle}/{key}".encode())
+    h = sha.hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+#: Range of epoch microseconds a datetime can hold (0001-01-01 .. 9999-12-31T23:59:59.999999).
+_MIN_TIME_US = -62_135_596_800_000_000
+_MAX_TIME_US = 253_402_300_799_999_999
+_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
+#: Whole epoch second -> "YYYY-MM-DDTHH:MM:SS"; timestamps of a stream cluster around now.
+_SECOND_TEXT: dict[int, str] = {}
+_SECOND_TEXT_MAX = 4096
 
 
 def format_time(us: int) -> str:
-    """Epoch microseconds -> RFC 3339 UTC with 'Z'; fraction only when non-zero (ms or µs digits)."""
+    """Epoch microseconds -> RFC 3339 UTC with 'Z'; fraction only when non-zero (ms or µs digits).
+
+    Same text as `_format_time_datetime` (a property test holds it to that), from integer
+    arithmetic and a small cache of the whole-second part.
+    """
+    if type(us) is not int or not _MIN_TIME_US <= us <= _MAX_TIME_US:
+        return _format_time_datetime(us)
+    seconds, fraction = divmod(us, 1_000_000)
+    head = _SECOND_TEXT.get(seconds)
+    if head is None:
+        days, second = divmod(seconds, 86_400)
+        hour, second = divmod(second, 3600)
+        minute, second = divmod(second, 60)
+        head = f"{date.fromordinal(days + _EPOCH_ORDINAL).isoformat()}T{hour:02d}:{minute:02d}:{second:02d}"
+        if len(_SECOND_TEXT) >= _SECOND_TEXT_MAX:
+            _SECOND_TEXT.clear()
+        _SECOND_TEXT[seconds] = head
+    if not fraction:
+        return head + "Z"
+    if fraction % 1000:
+        return f"{head}.{fraction:06d}Z"
+    return f"{head}.{fraction // 1000:03d}Z"
+
+
+def _format_time_datetime(us: int) -> str:
+    """format_time through datetime.isoformat: the reference, and the path for odd inputs."""
     if us % 1_000_000 == 0:
         spec = "seconds"
     elif us % 1000 == 0:
@@ -276,7 +327,34 @@ def _updated(body: dict[str, Any], source: Any) -> CaseUpdated:
 
 
 def parse_event(topic: str, raw: bytes, source: Any = None) -> InputEvent | Rejection:
-    """Decode one record value of `case-created` or `case-updated`; never raises."""
+    """Decode one record value of `case-created` or `case-updated`; never raises.
+
+    The answer is the one of `_parse_event_json` (the json module's reading; a property test
+    holds it to that). orjson reads the common case: it accepts a subset of what the json
+    module accepts and gives the same strings and booleans, the only values an event takes.
+    Everything else — orjson refusing the bytes (NaN, huge numbers, a BOM, UTF-16, lone
+    surrogates...) or any rejection, whose message may quote a type orjson reads differently
+    (integers beyond 64 bits become floats) — goes through the json module again.
+    """
+    if len(raw) > MAX_EVENT_BYTES:
+        return Rejection(OVERSIZED, f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}", source=source)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _parse_event_json(topic, raw, source)
+    if type(body) is dict:
+        try:
+            if topic == TOPIC_CREATED:
+                return _created(body, source)
+            if topic == TOPIC_UPDATED:
+                return _updated(body, source)
+        except _Invalid:
+            pass
+    return _parse_event_json(topic, raw, source)
+
+
+def _parse_event_json(topic: str, raw: bytes, source: Any = None) -> InputEvent | Rejection:
+    """parse_event with the json module: the reference behaviour and the path for rejections."""
     if len(raw) > MAX_EVENT_BYTES:
         return Rejection(OVERSIZED, f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}", source=source)
     try:

@@ -44,6 +44,9 @@ DEFAULT_INPUT_TOPICS: tuple[str, ...] = (TOPIC_CREATED, TOPIC_UPDATED)
 _REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _EVENT_TYPES = {"sla.near_breach", "sla.breach", "sla.met"}
 
+#: Most label-value tuples a child cache keeps (the label space is the catalog's; this is a guard).
+_CHILD_CACHE_MAX = 4096
+
 OpenKey = tuple[str, str, str]  # (plan, priority, region)
 RiskKey = tuple[str, str, str]  # (plan, priority, metric)
 
@@ -58,16 +61,26 @@ class CaseFootprint:
 
 NO_FOOTPRINT = CaseFootprint()
 
+#: (plan, priority, region, sorted at-risk metrics) -> its footprint. Label values come from the
+#: catalog, so there are few; sharing one instance per key lets `move_case` compare by identity.
+_FOOTPRINTS: dict[tuple[str, str, str, tuple[str, ...]], CaseFootprint] = {}
+_FOOTPRINTS_MAX = 65_536
+
 
 def case_footprint(state: CaseState | None) -> CaseFootprint:
     """The case's gauge contribution now; take it before `Engine.apply` (which mutates state)."""
     if state is None or not state.is_open or state.plan is None:
         return NO_FOOTPRINT
-    plan, priority = state.plan, state.priority
-    return CaseFootprint(
-        (plan, priority, state.region),
-        tuple((plan, priority, metric) for metric in sorted(state.at_risk())),
-    )
+    plan, priority, region = state.plan, state.priority, state.region
+    at_risk = state.at_risk()
+    key = (plan, priority, region, tuple(sorted(at_risk)) if at_risk else ())
+    footprint = _FOOTPRINTS.get(key)
+    if footprint is None:
+        footprint = CaseFootprint((plan, priority, region), tuple((plan, priority, metric) for metric in key[3]))
+        if len(_FOOTPRINTS) >= _FOOTPRINTS_MAX:
+            _FOOTPRINTS.clear()
+        _FOOTPRINTS[key] = footprint
+    return footprint
 
 
 class WorkerMetrics:
@@ -89,6 +102,13 @@ class WorkerMetrics:
         self._lag_partitions: set[int] = set()
         self._consumer_lag_series: set[tuple[str, int]] = set()
         self._newest_event_ts = 0.0
+        # Label values -> child of the hot metrics: `.labels()` validates and joins its
+        # arguments on every call. None of these series is ever removed, so a child stays valid.
+        self._consumed_children: dict[tuple[str, str], Any] = {}
+        self._dead_letter_children: dict[str, Any] = {}
+        self._emitted_children: dict[tuple[str, str, str, str, Any], tuple[Any, Any]] = {}
+        self._open_children: dict[OpenKey, Any] = {}
+        self._risk_children: dict[RiskKey, Any] = {}
 
         self.cases_open = Gauge(
             "sla_cases_open", "Open cases owned by this worker.",
@@ -186,13 +206,21 @@ class WorkerMetrics:
 
     def on_consumed(self, topic: str, outcome: str) -> None:
         """Count one input record; outcome is one of CONSUME_OUTCOMES."""
-        if outcome not in CONSUME_OUTCOMES:
-            raise ValueError(f"outcome {outcome!r} is not one of {CONSUME_OUTCOMES}")
-        self.events_consumed.labels(topic, outcome).inc()
+        child = self._consumed_children.get((topic, outcome))
+        if child is None:
+            if outcome not in CONSUME_OUTCOMES:
+                raise ValueError(f"outcome {outcome!r} is not one of {CONSUME_OUTCOMES}")
+            child = self._consumed_children[(topic, outcome)] = self.events_consumed.labels(topic, outcome)
+        child.inc()
 
     def on_dead_letter(self, reason: str) -> None:
         """Count one record sent to the dead-letter topic (non-code reasons count as `other`)."""
-        self.dead_letters.labels(reason if _REASON_CODE.fullmatch(reason) else "other").inc()
+        child = self._dead_letter_children.get(reason)
+        if child is None:
+            child = self.dead_letters.labels(reason if _REASON_CODE.fullmatch(reason) else "other")
+            if len(self._dead_letter_children) < _CHILD_CACHE_MAX:   # reasons outside the code set are unbounded
+                self._dead_letter_children[reason] = child
+        child.inc()
 
     def set_last_event_timestamp(self, ts: float) -> None:
         """Record the Unix time of a consumed record; the gauge keeps the newest seen."""
@@ -208,15 +236,28 @@ class WorkerMetrics:
         if kind not in _EVENT_TYPES:
             raise ValueError(f"not an SLA event type: {kind!r}")
         plan, priority, metric = event["plan"], event["priority"], event["metric"]
-        if kind == "sla.near_breach":
-            self.near_breaches.labels(plan, priority, metric, threshold_label(event["threshold"])).inc()
-        elif kind == "sla.breach":
-            self.breaches.labels(plan, priority, metric).inc()
-        else:
-            self.met.labels(plan, priority, metric).inc()
+        threshold = event["threshold"] if kind == "sla.near_breach" else None
+        key = (kind, plan, priority, metric, threshold)
+        children = self._emitted_children.get(key)
+        if children is None:
+            children = self._emitted_children_for(kind, plan, priority, metric, threshold)
+            if len(self._emitted_children) < _CHILD_CACHE_MAX:
+                self._emitted_children[key] = children
+        counter, ttfr = children
+        counter.inc()
+        if ttfr is not None:
             elapsed = event.get("elapsed_seconds")
-            if metric == "first_response" and elapsed is not None:
-                self.time_to_first_response.labels(plan, priority).observe(float(elapsed))
+            if elapsed is not None:
+                ttfr.observe(float(elapsed))
+
+    def _emitted_children_for(self, kind: str, plan: str, priority: str, metric: str, threshold: Any) -> tuple[Any, Any]:
+        """(counter child, TTFR histogram child or None) that count an emitted event."""
+        if kind == "sla.near_breach":
+            return self.near_breaches.labels(plan, priority, metric, threshold_label(threshold)), None
+        if kind == "sla.breach":
+            return self.breaches.labels(plan, priority, metric), None
+        ttfr = self.time_to_first_response.labels(plan, priority) if metric == "first_response" else None
+        return self.met.labels(plan, priority, metric), ttfr
 
     def on_fire_delay(self, seconds: float) -> None:
         """Observe how late a timer fired (emission minus due instant; early counts as 0)."""
@@ -246,23 +287,39 @@ class WorkerMetrics:
 
     def move_case(self, partition: int, before: CaseFootprint, after: CaseFootprint) -> None:
         """Move one case's contribution to the case gauges (footprints from `case_footprint`)."""
-        if before == after:
+        if before is after or before == after:
             return
-        open_tally = self._open_by_partition.setdefault(partition, Tally())
-        risk_tally = self._risk_by_partition.setdefault(partition, Tally())
+        open_tally = self._open_by_partition.get(partition)
+        if open_tally is None:
+            open_tally = self._open_by_partition[partition] = Tally()
+        risk_tally = self._risk_by_partition.get(partition)
+        if risk_tally is None:
+            risk_tally = self._risk_by_partition[partition] = Tally()
         if before.open_key is not None and open_tally[before.open_key] > 0:
             open_tally[before.open_key] -= 1
-            self.cases_open.labels(*before.open_key).dec()
+            self._open_child(before.open_key).dec()
         if after.open_key is not None:
             open_tally[after.open_key] += 1
-            self.cases_open.labels(*after.open_key).inc()
+            self._open_child(after.open_key).inc()
         for key in before.risk_keys:
             if risk_tally[key] > 0:
                 risk_tally[key] -= 1
-                self.cases_at_risk.labels(*key).dec()
+                self._risk_child(key).dec()
         for key in after.risk_keys:
             risk_tally[key] += 1
-            self.cases_at_risk.labels(*key).inc()
+            self._risk_child(key).inc()
+
+    def _open_child(self, key: OpenKey) -> Any:
+        child = self._open_children.get(key)
+        if child is None:
+            child = self._open_children[key] = self.cases_open.labels(*key)
+        return child
+
+    def _risk_child(self, key: RiskKey) -> Any:
+        child = self._risk_children.get(key)
+        if child is None:
+            child = self._risk_children[key] = self.cases_at_risk.labels(*key)
+        return child
 
     def rebuild_partition(self, partition: int, states: Iterable[CaseState]) -> None:
         """Recount a partition's case gauges from its table (after assignment and recovery)."""

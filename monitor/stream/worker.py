@@ -30,6 +30,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from monitor.core.case import CaseState, Engine, Step
 from monitor.core.events import KEY_MISMATCH, PROCESSING_ERROR, TOPIC_CREATED, TOPIC_UPDATED, Rejection, parse_event
 from monitor.core.policy import Catalog, bundled_catalog, load_catalog
+from monitor.observe.metrics import case_footprint
 from monitor.stream.batching import send_batched
 from monitor.stream.changelog import restore
 from monitor.stream.clock import Clock, WallClock
@@ -282,8 +283,6 @@ class Worker:
     def _footprint(self, state: CaseState | None) -> Any:
         if not self._track_cases:
             return None
-        from monitor.observe.metrics import case_footprint
-
         return case_footprint(state)
 
     def _absorb(self, part: PartitionState, case_id: str, raw: bytes | None, step: Step, wall: int,

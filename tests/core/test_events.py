@@ -6,6 +6,8 @@ import json
 import uuid
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from monitor.core import events as ev
 from monitor.core.calendar import to_us
@@ -97,3 +99,121 @@ def test_time_format_keeps_only_needed_fraction_digits() -> None:
     assert format_time(whole + 250_000) == "2026-11-25T10:00:00.250Z"
     assert format_time(whole + 123) == "2026-11-25T10:00:00.000123Z"
     assert ev.parse_time(format_time(whole + 123)) == whole + 123
+
+
+# -- the fast paths give exactly the reference answers --------------------------------------
+
+_NAMESPACE = uuid.UUID("6f1d1c1e-5b1a-4c39-9a53-2d8f5b0e7a11")
+
+
+def test_event_ids_are_pinned() -> None:
+    # Ids already written to Kafka: they must never change.
+    assert ev.event_id_for("C1", "first_response", 1, None) == "da0f3b3d-3f82-51db-82a8-78e04ff5cf91"
+    assert ev.event_id_for("C1", "resolution", 2, 0.75) == "f3fbc57f-ae27-574b-b79d-8634e6025afc"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    case_id=st.text(), metric=st.text(), cycle=st.integers(min_value=-(2**70), max_value=2**70),
+    threshold=st.none() | st.floats(allow_nan=True) | st.integers(min_value=-(10**6), max_value=10**6),
+)
+def test_event_id_is_uuid5_text(case_id: str, metric: str, cycle: int, threshold: float | None) -> None:
+    key = "met" if threshold is None else repr(float(threshold))
+    expected = str(uuid.uuid5(_NAMESPACE, f"{case_id}/{metric}/{cycle}/{key}"))
+    assert ev.event_id_for(case_id, metric, cycle, threshold) == expected
+
+
+_MIN_US, _MAX_US = -62_135_596_800_000_000, 253_402_300_799_999_999
+_instants = st.one_of(
+    st.integers(min_value=_MIN_US, max_value=_MAX_US),
+    st.integers(min_value=_MIN_US // 1_000_000, max_value=_MAX_US // 1_000_000).map(lambda s: s * 1_000_000),
+    st.integers(min_value=_MIN_US // 1000, max_value=_MAX_US // 1000).map(lambda ms: ms * 1000),
+    st.integers(min_value=-(10**13), max_value=10**13).map(lambda us: 1_764_064_800_000_000 + us),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_instants)
+@example(0)
+@example(-1)
+@example(_MIN_US)
+@example(_MAX_US)
+@example(951_782_400_000_000)  # 2000-02-29
+def test_format_time_matches_isoformat(us: int) -> None:
+    assert format_time(us) == ev._format_time_datetime(us)
+    assert format_time(us) == format_time(us)  # cached second text gives the same answer
+
+
+@pytest.mark.parametrize("us", [_MIN_US - 1, _MAX_US + 1, 10**30])
+def test_format_time_out_of_range_raises_like_datetime(us: int) -> None:
+    with pytest.raises(OverflowError):
+        ev._format_time_datetime(us)
+    with pytest.raises(OverflowError):
+        format_time(us)
+
+
+_FIELDS = ("event_id", "case_id", "occurred_at", "plan", "priority", "region", "timezone",
+           "customer_id", "product", "status", "agent_response")
+_json_scalars = st.one_of(
+    st.none(), st.booleans(), st.text(max_size=8),
+    st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True, allow_infinity=True),
+)
+_values = st.one_of(
+    _json_scalars,
+    st.sampled_from(["e1", "C1", "", " ", "2026-11-25T10:00:00Z", "2026-11-25T11:00:00.250+01:00",
+                     "2026-11-25T10:00:00", "Asia/Tokyo", "Mars/Olympus", "adobe-online", "P2", "emea",
+                     "open", "resolved", "lost", "\ud800", "caf\u00e9", "\U0001f600"]),
+    st.lists(_json_scalars, max_size=2),
+    st.dictionaries(st.text(max_size=3), _json_scalars, max_size=2),
+)
+_bodies = st.one_of(
+    st.dictionaries(st.sampled_from(_FIELDS) | st.text(max_size=4), _values, max_size=12),
+    # mostly valid events with a few fields changed, so that both outcomes are common
+    st.tuples(st.sampled_from([CREATED, UPDATE, {**UPDATE, "agent_response": True, "status": "resolved"}]),
+              st.dictionaries(st.sampled_from(_FIELDS) | st.text(max_size=4), _values, max_size=2))
+    .map(lambda base_changes: {**base_changes[0], **base_changes[1]}),
+)
+
+
+def _same(a: object, b: object) -> bool:
+    return type(a) is type(b) and a == b and getattr(a, "source", None) is getattr(b, "source", None)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    topic=st.sampled_from(["case-created", "case-updated", "case-deleted"]),
+    body=_bodies | _values,
+    ensure_ascii=st.booleans(),
+    encoding=st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16"]),
+)
+def test_parse_event_matches_the_json_module_reading(topic: str, body: object, ensure_ascii: bool, encoding: str) -> None:
+    text = json.dumps(body, ensure_ascii=ensure_ascii)
+    try:
+        payload = text.encode(encoding)
+    except UnicodeEncodeError:   # lone surrogates cannot be UTF-8: take the escaped form
+        payload = json.dumps(body).encode(encoding)
+    source = object()
+    assert _same(parse_event(topic, payload, source), ev._parse_event_json(topic, payload, source))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(topic=st.sampled_from(["case-created", "case-updated"]), payload=st.binary(max_size=64),
+       prefix=st.sampled_from([b"", b'{"event_id": "e", "case_id": "C", "occurred_at": "2026-11-25T10:00:00Z"']))
+def test_parse_event_matches_on_arbitrary_bytes(topic: str, payload: bytes, prefix: bytes) -> None:
+    source = object()
+    raw_bytes = prefix + payload
+    assert _same(parse_event(topic, raw_bytes, source), ev._parse_event_json(topic, raw_bytes, source))
+
+
+@pytest.mark.parametrize("payload", [
+    b'{"event_id": 18446744073709551616, "case_id": "C", "occurred_at": "2026-11-25T10:00:00Z"}',
+    b'{"event_id": 1e400, "case_id": "C", "occurred_at": "2026-11-25T10:00:00Z"}',
+    b'{"event_id": NaN, "case_id": "C", "occurred_at": "2026-11-25T10:00:00Z"}',
+    b'{"event_id": "e", "case_id": "\\ud800", "occurred_at": "2026-11-25T10:00:00Z"}',
+    b'\xef\xbb\xbf{"event_id": "e", "case_id": "C", "occurred_at": "2026-11-25T10:00:00Z"}',
+    b'{"event_id": "e", "event_id": "e2", "case_id": "C", "occurred_at": "2026-11-25T10:00:00Z"}',
+    b"-99999999999999999999999",
+])
+def test_parse_event_where_orjson_and_json_differ(payload: bytes) -> None:
+    source = object()
+    assert _same(parse_event("case-updated", payload, source), ev._parse_event_json("case-updated", payload, source))

@@ -241,3 +241,44 @@ def test_closed_case_leaves_the_open_gauge(registry: CollectorRegistry, metrics:
     step = engine.apply(state, closed, T0 + timedelta(minutes=5))
     metrics.move_case(3, before, case_footprint(step.state))
     assert value(registry, "sla_cases_open", plan="adobe-online", priority="P1", region="apac") == 0
+
+
+def test_cached_children_keep_counting_and_validating(registry: CollectorRegistry, metrics: WorkerMetrics) -> None:
+    # The second call of each goes through the label-children cache.
+    for _ in range(2):
+        metrics.on_consumed("case-created", "duplicate")
+        metrics.on_dead_letter("Bad Reason: C-123 {json}")
+        metrics.on_dead_letter("unknown_case")
+        with pytest.raises(ValueError):
+            metrics.on_consumed("case-created", "C-123")
+        with pytest.raises(ValueError):
+            metrics.on_emitted({"type": "sla.other", "plan": "adobe-enterprise", "priority": "P1", "metric": "x"})
+    assert value(registry, "sla_events_consumed_total", topic="case-created", outcome="duplicate") == 2
+    assert value(registry, "sla_dead_letters_total", reason="other") == 2
+    assert value(registry, "sla_dead_letters_total", reason="unknown_case") == 2
+    base = {"plan": "adobe-enterprise", "priority": "P1", "metric": "first_response"}
+    for threshold in (0.75, 0.75, 0.9):
+        metrics.on_emitted({"type": "sla.near_breach", "threshold": threshold, **base})
+    for elapsed in (60.0, None, 120.0):
+        metrics.on_emitted({"type": "sla.met", "threshold": None, "elapsed_seconds": elapsed, **base})
+    metrics.on_emitted({"type": "sla.met", "threshold": None, "elapsed_seconds": 5.0, **base, "metric": "resolution"})
+    assert value(registry, "sla_near_breaches_total", threshold="0.75", **base) == 2
+    assert value(registry, "sla_near_breaches_total", threshold="0.9", **base) == 1
+    assert value(registry, "sla_met_total", **base) == 3
+    ttfr = {"plan": "adobe-enterprise", "priority": "P1"}
+    assert value(registry, "sla_time_to_first_response_seconds_count", **ttfr) == 2
+    assert value(registry, "sla_time_to_first_response_seconds_sum", **ttfr) == 180
+
+
+def test_footprints_are_shared_and_equal_to_a_fresh_one() -> None:
+    from monitor.observe.metrics import CaseFootprint
+
+    engine = Engine(bundled_catalog())
+    one = engine.apply(None, parse_event("case-created", created("C-1")), T0).state
+    two = engine.apply(None, parse_event("case-created", created("C-2")), T0).state
+    assert case_footprint(one) is case_footprint(two)
+    assert case_footprint(one) == CaseFootprint(("adobe-enterprise", "P1", "emea"), ())
+    engine.tick(one, T0 + timedelta(minutes=23))  # past 0.75 of first response: at risk
+    assert case_footprint(one) == CaseFootprint(
+        ("adobe-enterprise", "P1", "emea"), (("adobe-enterprise", "P1", "first_response"),))
+    assert case_footprint(one) != case_footprint(two)
