@@ -72,7 +72,9 @@ class EmbeddedBroker:
         ]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         env = {**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")}
-        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        # Own session: a Ctrl-C in the terminal (SIGINT to the foreground process group) must reach
+        # only the monitor, which stops its clients first and then the broker, in that order.
+        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
