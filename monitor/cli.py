@@ -6,10 +6,10 @@ import importlib
 import sys
 
 #: command -> (module, function, one-line help). Modules are imported lazily so that
-#: `monitor simulate` never imports Kafka or Faust.
+#: `monitor simulate` never imports Kafka.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("monitor.local", "main", "the main job: worker + embedded broker + demo feed when KAFKA_BROKER is unset"),
-    "worker": ("monitor.stream.worker", "main", "run the Kafka worker (Faust app)"),
+    "worker": ("monitor.stream.worker", "main", "run the Kafka worker (consumer group, changelog-backed case table, timers)"),
     "demo": ("monitor.local", "demo_main", "produce the demo feed of realistic cases to the input topics"),
     "simulate": ("monitor.simulate", "main", "drive the engine on a virtual clock from a JSONL file"),
     "policies": ("monitor.policies_cli", "main", "print the policy catalog as a table"),
