@@ -261,7 +261,7 @@ def main(argv: list[str]) -> int:
         return 2
     from monitor.observe.logging import configure_logging
 
-    configure_logging(os.environ.get("MONITOR_LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    configure_logging(config.log_level if args.log_level else os.environ.get("MONITOR_LOG_LEVEL", "WARNING"), stream=sys.stderr)
     broker = None
     if not config.kafka.bootstrap:
         from monitor.embedded_broker import EmbeddedBroker

@@ -48,6 +48,17 @@ def test_image_is_slim_and_runs_as_a_non_root_user() -> None:
     assert exposed == ["6066"]
 
 
+def test_image_carries_the_topic_specs_for_topics_apply() -> None:
+    """`monitor topics apply` in the image reads topics.toml from MONITOR_TOPICS_DIR."""
+    steps = instructions()
+    copies = [rest.split() for word, rest in steps if word == "COPY" and "--from" not in rest]
+    [target] = [parts[-1] for parts in copies if parts[:-1] == ["topics"]]
+    env = " ".join(rest for word, rest in steps if word == "ENV")
+    assert f"MONITOR_TOPICS_DIR={target}" in env
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    assert "!topics/" in ignore  # in the build context
+
+
 async def run_healthcheck(port: int) -> int:
     command = healthcheck_command()
     assert command[0] == "python"
