@@ -18,12 +18,14 @@ Rules (README "SLA engine" has the full list):
 - `resolved`/`closed` stop every metric (`sla.met`); `reopened` within the plan's reopen window
   starts a new cycle of `first_response` and `update` from the reopen instant, and continues
   `resolution` (the resolved period counts as paused);
-- an update for an unknown case is held up to `hold_seconds` (then rejected `unknown_case`);
+- an update for an unknown case is held up to `hold_seconds` (then rejected `unknown_case`),
+  at most `max_held` updates and `max_held_bytes` of them per case (else `hold_overflow`);
 - an event whose `event_id` was already applied changes nothing.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -147,6 +149,11 @@ class Step:
         return from_us(self.next_due_us) if self.next_due_us is not None else None
 
 
+def _json_size(value: Any) -> int:
+    """Length of the value as compact JSON (non-JSON leaves counted by their text)."""
+    return len(json.dumps(value, separators=(",", ":"), default=str))
+
+
 def _instant(now: datetime | int) -> int:
     return now if isinstance(now, int) else to_us(now)
 
@@ -160,8 +167,10 @@ class Engine:
         hold_seconds: float = 600,
         max_held: int = 100,
         closed_retention_seconds: float | None = None,
+        max_held_bytes: int = 512 * 1024,
     ) -> None:
         self.catalog = catalog
+        self.max_held_bytes = max_held_bytes
         self.hold_us = int(hold_seconds * US_PER_S)
         self.max_held = max_held
         self.closed_retention_us = int(closed_retention_seconds * US_PER_S) if closed_retention_seconds else None
@@ -339,7 +348,17 @@ class Engine:
                 placeholder, event, ev.HOLD_OVERFLOW,
                 f"already holding {self.max_held} updates for unknown case {event.case_id!r}",
             )
-        placeholder.held.append(event.to_dict())
+        entry = event.to_dict()
+        # Held entries carry their source (the original record, for dead-lettering) inside the
+        # case state; bound their size so the state stays a record any broker accepts.
+        held_bytes = sum(_json_size(held) for held in placeholder.held) + _json_size(entry)
+        if held_bytes > self.max_held_bytes:
+            return self._reject(
+                placeholder, event, ev.HOLD_OVERFLOW,
+                f"holding this update for unknown case {event.case_id!r} would keep {held_bytes} bytes "
+                f"(limit {self.max_held_bytes})",
+            )
+        placeholder.held.append(entry)
         self._remember(placeholder, event.event_id)
         if placeholder.hold_until is None:
             placeholder.hold_until = now + self.hold_us

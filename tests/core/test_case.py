@@ -525,3 +525,19 @@ def test_describe_a_placeholder() -> None:
     held = engine.apply(None, _event("case-updated", updated("C", WEDNESDAY, status="open")), parse_time(WEDNESDAY)).state
     assert held is not None
     assert engine.describe(held, 0) == {"case_id": "C", "known": False, "held_updates": 1, "hold_until": "2026-11-25T10:01:00Z"}
+
+
+def test_held_updates_are_bounded_in_bytes() -> None:
+    engine = Engine(bundled_catalog(), hold_seconds=600, max_held_bytes=4096)
+    big = {"value_b64": "x" * 3000}
+    first = parse_event("case-updated", json.dumps(json.loads(updated("C", WEDNESDAY, status="open"))["value"]).encode(),
+                        source=big)
+    second = parse_event("case-updated", json.dumps(json.loads(updated("C", WEDNESDAY, status="open"))["value"]).encode(),
+                         source=big)
+    assert isinstance(first, CaseUpdated) and isinstance(second, CaseUpdated)
+    held = engine.apply(None, first, 0)
+    assert held.rejections == [] and held.state is not None
+    step = engine.apply(held.state, second, 0)
+    assert [r.reason for r in step.rejections] == [ev.HOLD_OVERFLOW]
+    assert step.rejections[0].source == big  # dead-lettered with its original record
+    assert step.state is not None and len(step.state.held) == 1
