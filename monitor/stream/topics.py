@@ -28,11 +28,13 @@ class TopicsError(RuntimeError):
 
 
 def topics_dir() -> Path:
-    """The topics/ directory: $MONITOR_TOPICS_DIR, else the one next to the package."""
+    """The topic specs and schemas: $MONITOR_TOPICS_DIR, else the copy in the wheel, else the checkout's topics/."""
     explicit = os.environ.get("MONITOR_TOPICS_DIR")
     if explicit:
         return Path(explicit)
-    return Path(__file__).resolve().parent.parent.parent / "topics"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "_topics"   # written by setup.py when a wheel is built
+    return packaged if packaged.is_dir() else package.parent / "topics"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,53 @@
+"""A built wheel installed into a fresh virtualenv runs `monitor run` with the packaged topic specs.
+
+This is what a user gets from `pip install .` or from a wheel on an index: no checkout next to
+the package, so topics/ must travel inside it (setup.py copies it to monitor/_topics).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+
+def _run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+
+
+def test_wheel_in_a_fresh_venv_runs_the_main_job_with_packaged_topics(tmp_path: Path) -> None:
+    built = _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(REPO)],
+                 timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
+    wheel = next((tmp_path / "dist").glob("sla_monitor-*.whl"))
+
+    venv.EnvBuilder(with_pip=True).create(tmp_path / "venv")
+    bin_dir = tmp_path / "venv" / "bin"
+    installed = _run([str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel)], timeout=400)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+
+    # far from the checkout, with nothing pointing back at it
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"KAFKA_BROKER", "PYTHONPATH", "VIRTUAL_ENV"} and not k.startswith("MONITOR_")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    where = _run([str(bin_dir / "python"), "-c", "from monitor.stream.topics import topics_dir; print(topics_dir())"],
+                 cwd=tmp_path, env=env, timeout=60)
+    packaged = Path(where.stdout.strip())
+    assert packaged.is_relative_to(tmp_path / "venv"), where
+    for name in ["topics.toml", *(f"schemas/{p.name}" for p in (REPO / "topics" / "schemas").glob("*.json"))]:
+        assert filecmp.cmp(packaged / name, REPO / "topics" / name, shallow=False), name
+
+    result = _run([str(bin_dir / "monitor"), "run", "--duration", "8"], cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "topics: created   case-created" in result.stderr
+    assert "demo:" in result.stderr
