@@ -16,6 +16,7 @@ DELIVERED = "delivered"
 DIGESTED = "digested"
 DEAD_LETTERED = "dead_lettered"
 OUTCOMES: tuple[str, ...] = (DELIVERED, DIGESTED, DEAD_LETTERED)
+RESOLVED_BY_MET: frozenset[str] = frozenset({"pagerduty", "alertmanager"})  # channel kinds whose incidents a met event closes
 
 IncidentKey = tuple[str, str, str, int]  # (target, case_id, metric, cycle)
 
@@ -83,7 +84,7 @@ class Ledger:
             waiting.discard(record.event_id)
             if not waiting:
                 del self.pending[family]
-        if record.kind != "pagerduty" or record.outcome != DELIVERED:
+        if record.kind not in RESOLVED_BY_MET or record.outcome != DELIVERED:
             return
         if record.event_type in TRIGGER_TYPES:
             self.triggered.setdefault(family, set()).add(record.event_id)
@@ -95,7 +96,7 @@ class Ledger:
         return (event_id, target) in self.done
 
     def note_pending_trigger(self, target: str, notice: SlaNotice) -> None:
-        """Remember a PagerDuty trigger that is queued, so a met event behind it resolves it."""
+        """Remember a trigger (PagerDuty, Alertmanager) that is queued, so a met event behind it resolves it."""
         self.pending.setdefault(incident_key(target, notice), set()).add(notice.event_id)
 
     def open_incidents(self, target: str, notice: SlaNotice) -> tuple[str, ...]:

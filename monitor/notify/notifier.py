@@ -29,7 +29,7 @@ from monitor.notify.channels.base import Channel
 from monitor.notify.contacts import Contacts
 from monitor.notify.delivery import AttemptResult, Delivered, GiveUp, RetryLater, next_step
 from monitor.notify.events import MET, NoticeError, parse_notice
-from monitor.notify.ledger import DEAD_LETTERED, DELIVERED, DIGESTED, DeliveryRecord, Ledger
+from monitor.notify.ledger import DEAD_LETTERED, DELIVERED, DIGESTED, RESOLVED_BY_MET, DeliveryRecord, Ledger
 from monitor.notify.metrics import (
     OUTCOME_DEAD_LETTERED,
     OUTCOME_DELIVERED,
@@ -306,7 +306,7 @@ class Notifier:
                 continue
             job = Job(delivery=delivery, taken_at=taken_at, tickets=[ticket])
             self.inflight[key] = job
-            if delivery.spec.kind == "pagerduty" and notice.is_trigger:
+            if delivery.spec.kind in RESOLVED_BY_MET and notice.is_trigger:
                 self.ledger.note_pending_trigger(delivery.target, notice)
             self._lane(delivery).queue.put_nowait(job)
         if ticket.remaining == 0:
@@ -339,7 +339,7 @@ class Notifier:
         channel = self.channels[d.recipient.channel]
         fields = {"event_id": d.notice.event_id, "case_id": d.notice.case_id, "channel": d.spec.name}
         resolves: tuple[str, ...] = ()
-        if d.spec.kind == "pagerduty" and d.notice.type == MET:
+        if d.spec.kind in RESOLVED_BY_MET and d.notice.type == MET:
             resolves = self.ledger.open_incidents(d.target, d.notice)
             if not resolves:  # the triggers it waited for were dead-lettered: nothing to resolve
                 await self._finish([job], DELIVERED, attempts=0)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from monitor.notify.contacts import Contacts, resolve_target
 from monitor.notify.events import MET, SlaNotice
-from monitor.notify.ledger import Ledger
+from monitor.notify.ledger import RESOLVED_BY_MET, Ledger
 from monitor.notify.routing import ChannelSpec, Recipient, Routing, route
 
 
@@ -44,12 +44,12 @@ class DeliveryPlan:
 
 
 def plan_deliveries(notice: SlaNotice, routing: Routing, contacts: Contacts, ledger: Ledger) -> DeliveryPlan:
-    """Route the event; drop targets already recorded; resolve contacts; add PagerDuty resolves for met events."""
+    """Route the event; drop targets already recorded; resolve contacts; add PagerDuty/Alertmanager resolves for met events."""
     recipients = list(route(routing, notice))
     if notice.type == MET:
         routed = {r.key for r in recipients}
         recipients += [Recipient(name) for name, spec in routing.channels.items()
-                       if spec.kind == "pagerduty" and name not in routed]
+                       if spec.kind in RESOLVED_BY_MET and name not in routed]
     deliveries: list[Delivery] = []
     duplicates: list[Recipient] = []
     unresolved: list[Recipient] = []
@@ -58,7 +58,7 @@ def plan_deliveries(notice: SlaNotice, routing: Routing, contacts: Contacts, led
         if ledger.seen(notice.event_id, recipient.key):
             duplicates.append(recipient)
             continue
-        if spec.kind == "pagerduty" and notice.type == MET and not ledger.may_need_resolve(recipient.key, notice):
+        if spec.kind in RESOLVED_BY_MET and notice.type == MET and not ledger.may_need_resolve(recipient.key, notice):
             continue
         addresses: tuple[str, ...] = ()
         if spec.kind == "email":

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 from monitor.notify.events import BREACH, MET, NEAR_BREACH, SlaNotice
 
 METRIC_PHRASES = {"first_response": "first response", "resolution": "resolution", "update": "update"}
 DIGEST_LISTED = 25
 PAGERDUTY_SUMMARY_LIMIT = 1024
+WEBHOOK_TOLERANCE_SECONDS = 300
+WEBHOOK_SECRET_PREFIX = "whsec_"
+INCIDENT_NAMESPACE = uuid.UUID("0b7e3f8e-2f4d-4c1e-9a57-3d1f5c0e6a21")
+
+
+def case_url(board_url: str | None, case_id: str) -> str | None:
+    """Link to one case: `<board_url>/cases/<case_id>` (case id percent-encoded), or None without a board URL."""
+    if not board_url:
+        return None
+    return f"{board_url.rstrip('/')}/cases/{quote(case_id, safe='')}"
 
 
 def human_duration(seconds: float) -> str:
@@ -118,14 +132,56 @@ def webhook_digest_body(digest_id: str, notices: Sequence[SlaNotice]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def sign(body: bytes, secret: bytes) -> str:
-    """Signature header value: 'sha256=' + hex HMAC-SHA256 of the exact body bytes."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+def webhook_secret_keys(value: str) -> tuple[bytes, ...]:
+    """HMAC keys from a secret setting: whitespace-separated secrets (several during a rotation).
+
+    `whsec_<base64>` (the Standard Webhooks form) is base64-decoded; any other secret is used as its UTF-8 bytes.
+    """
+    keys: list[bytes] = []
+    for item in value.split():
+        if item.startswith(WEBHOOK_SECRET_PREFIX):
+            try:
+                encoded = item[len(WEBHOOK_SECRET_PREFIX):]
+                keys.append(base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True))
+            except (binascii.Error, ValueError):
+                raise ValueError("a whsec_ webhook secret is not valid base64") from None
+        else:
+            keys.append(item.encode())
+    if not keys or not all(keys):
+        raise ValueError("a webhook secret is empty")
+    return tuple(keys)
 
 
-def verify(body: bytes, secret: bytes, header: str) -> bool:
-    """Constant-time check of a signature header (what a receiver does)."""
-    return hmac.compare_digest(sign(body, secret), header)
+def _signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    return base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()).decode()
+
+
+def webhook_headers(msg_id: str, timestamp: int, body: bytes, keys: Sequence[bytes]) -> dict[str, str]:
+    """Standard Webhooks headers: webhook-id, webhook-timestamp, webhook-signature (`v1,<sig>` per key, space-separated)."""
+    signatures = " ".join(f"v1,{_signature(key, msg_id, timestamp, body)}" for key in keys)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "webhook-signature": signatures}
+
+
+def verify_webhook(body: bytes, headers: Mapping[str, str], keys: Sequence[bytes], now: float,
+                   tolerance_seconds: float = WEBHOOK_TOLERANCE_SECONDS) -> bool:
+    """What a receiver does: True only for a fresh (within tolerance) request signed by one of `keys`; never raises."""
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    msg_id, stamp, signatures = (lowered.get(h) for h in ("webhook-id", "webhook-timestamp", "webhook-signature"))
+    if not (isinstance(msg_id, str) and isinstance(stamp, str) and isinstance(signatures, str)):
+        return False
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
+        return False
+    timestamp = int(stamp)
+    if abs(now - timestamp) > tolerance_seconds:
+        return False
+    expected = [_signature(key, msg_id, timestamp, body).encode() for key in keys]
+    for candidate in signatures.split():
+        version, _, value = candidate.partition(",")
+        if version != "v1" or not value.isascii():
+            continue
+        if any(hmac.compare_digest(value.encode(), e) for e in expected):
+            return True
+    return False
 
 
 # --- slack ----------------------------------------------------------------------------------
@@ -133,16 +189,31 @@ def verify(body: bytes, secret: bytes, header: str) -> bool:
 _SLACK_ICONS = {BREACH: ":rotating_light:", NEAR_BREACH: ":warning:", MET: ":white_check_mark:"}
 
 
-def slack_payload(notice: SlaNotice, now: datetime) -> dict[str, Any]:
-    """Incoming-webhook payload with a readable mrkdwn message."""
+def slack_escape(text: str) -> str:
+    """Escape `&`, `<`, `>` so interpolated text cannot ping (`<!channel>`, `<@U123>`) or inject links."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_link(url: str, label: str) -> str:
+    """A Slack link `<url|label>`; the URL's `|` and `>` are percent-encoded, the label escaped."""
+    safe_url = slack_escape(url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C"))
+    return f"<{safe_url}|{slack_escape(label).replace('|', '-')}>"
+
+
+def slack_payload(notice: SlaNotice, now: datetime, link: str | None = None) -> dict[str, Any]:
+    """Incoming-webhook payload with a readable mrkdwn message; every interpolated field is escaped."""
     icon = _SLACK_ICONS.get(notice.type, "")
-    fields = "\n".join(f"*{label}:* {value}" for label, value in detail_lines(notice, now))
-    return {"text": f"{icon} *{headline(notice)}* - case `{notice.case_id}` {metric_phrase(notice.metric)}\n{fields}"}
+    fields = "\n".join(f"*{label}:* {slack_escape(value)}" for label, value in detail_lines(notice, now))
+    case = slack_escape(notice.case_id).replace("`", "'")
+    text = f"{icon} *{headline(notice)}* - case `{case}` {metric_phrase(notice.metric)}\n{fields}"
+    if link:
+        text += "\n" + slack_link(link, f"Open case {notice.case_id}")
+    return {"text": text}
 
 
 def slack_digest_payload(notices: Sequence[SlaNotice], now: datetime, window_seconds: float) -> dict[str, Any]:
-    """One message standing for many events that arrived in a burst."""
-    lines = [f"- {summary_line(n, now)}" for n in notices[:DIGEST_LISTED]]
+    """One message standing for many events that arrived in a burst; every line is escaped."""
+    lines = [f"- {slack_escape(summary_line(n, now))}" for n in notices[:DIGEST_LISTED]]
     if len(notices) > DIGEST_LISTED:
         lines.append(f"- ... and {len(notices) - DIGEST_LISTED} more")
     head = f":package: *SLA digest* - {len(notices)} events in the last {human_duration(window_seconds)}"
@@ -151,13 +222,19 @@ def slack_digest_payload(notices: Sequence[SlaNotice], now: datetime, window_sec
 
 # --- pagerduty ------------------------------------------------------------------------------
 
-def pagerduty_trigger(notice: SlaNotice, routing_key: str, now: datetime) -> dict[str, Any]:
-    """Events API v2 trigger; dedup_key is the event_id so a met event can resolve it."""
+def incident_dedup_key(notice: SlaNotice) -> str:
+    """One PagerDuty incident per (case, metric, cycle): warnings open it, the breach escalates it, met resolves it."""
+    return str(uuid.uuid5(INCIDENT_NAMESPACE, f"{notice.case_id}\x1f{notice.metric}\x1f{notice.cycle}"))
+
+
+def pagerduty_trigger(notice: SlaNotice, routing_key: str, now: datetime, link: str | None = None) -> dict[str, Any]:
+    """Events API v2 trigger on the incident's dedup key: `warning` before the breach, `critical` at it."""
     summary = summary_line(notice, now)[:PAGERDUTY_SUMMARY_LIMIT]
-    return {
+    body: dict[str, Any] = {
         "routing_key": routing_key,
         "event_action": "trigger",
-        "dedup_key": notice.event_id,
+        "dedup_key": incident_dedup_key(notice),
+        "client": "sla-monitor",
         "payload": {
             "summary": summary,
             "source": "sla-monitor",
@@ -169,6 +246,10 @@ def pagerduty_trigger(notice: SlaNotice, routing_key: str, now: datetime) -> dic
             "custom_details": notice.raw,
         },
     }
+    if link:
+        body["client_url"] = link
+        body["links"] = [{"href": link, "text": f"Case {notice.case_id}"}]
+    return body
 
 
 def pagerduty_resolve(dedup_key: str, routing_key: str) -> dict[str, Any]:
@@ -176,17 +257,66 @@ def pagerduty_resolve(dedup_key: str, routing_key: str) -> dict[str, Any]:
     return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key}
 
 
+# --- alertmanager --------------------------------------------------------------------------
+
+ALERTMANAGER_ALERTNAME = "SlaCaseAtRisk"
+_STAGES = {NEAR_BREACH: "near_breach", BREACH: "breach"}
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _alert(notice: SlaNotice, stage: str, starts_at: datetime, ends_at: datetime, now: datetime,
+           link: str | None) -> dict[str, Any]:
+    labels = {"alertname": ALERTMANAGER_ALERTNAME, "case_id": notice.case_id, "plan": notice.plan, "priority": notice.priority,
+              "region": notice.region, "metric": notice.metric, "cycle": str(notice.cycle), "stage": stage,
+              "severity": "critical" if stage == "breach" else "warning"}
+    annotations = {"summary": summary_line(notice, now), "promise": promise(notice), "due_at": format_instant(notice.due_at),
+                   "event_id": notice.event_id}
+    if notice.threshold is not None:
+        annotations["threshold"] = f"{round(notice.threshold * 100)}%"
+    alert: dict[str, Any] = {"labels": labels, "annotations": annotations,
+                             "startsAt": _rfc3339(starts_at), "endsAt": _rfc3339(ends_at)}
+    if link:
+        alert["generatorURL"] = link
+    return alert
+
+
+def alertmanager_alerts(notice: SlaNotice, now: datetime, hold_until: datetime, link: str | None = None) -> list[dict[str, Any]]:
+    """Alerts for /api/v2/alerts: the event's stage firing until `hold_until` (re-posted while at risk); a breach
+    resolves the near-breach stage; met resolves both stages of its (case, metric, cycle)."""
+    crossed = notice.at or now
+    if notice.type == MET:
+        return [_alert(notice, stage, crossed, max(crossed, now if notice.at is None else crossed), now, link)
+                for stage in _STAGES.values()]
+    stage = _STAGES[notice.type]
+    alerts = [_alert(notice, stage, crossed, hold_until, now, link)]
+    if notice.type == BREACH:
+        alerts.append(_alert(notice, _STAGES[NEAR_BREACH], crossed, crossed, now, link))
+    return alerts
+
+
 # --- email ----------------------------------------------------------------------------------
 
-def email_message(notice: SlaNotice, now: datetime, sender: str, to: Sequence[str], message_id: str) -> EmailMessage:
-    """A plain-text email with a deterministic Message-ID."""
-    message = EmailMessage()
-    message["Subject"] = f"[{headline(notice)}] case {notice.case_id} {metric_phrase(notice.metric)} ({notice.plan} {notice.priority})"
+def _email_headers(message: EmailMessage, subject: str, sender: str, to: Sequence[str], now: datetime, message_id: str) -> None:
+    message["Subject"] = subject
     message["From"] = sender
     message["To"] = ", ".join(to)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
-    body = "\n".join(f"{label}: {value}" for label, value in detail_lines(notice, now))
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, no loops
+    message["X-Auto-Response-Suppress"] = "All"  # the same for Exchange
+
+
+def email_message(notice: SlaNotice, now: datetime, sender: str, to: Sequence[str], message_id: str,
+                  link: str | None = None) -> EmailMessage:
+    """A plain-text email with a deterministic Message-ID, marked auto-generated."""
+    message = EmailMessage()
+    subject = f"[{headline(notice)}] case {notice.case_id} {metric_phrase(notice.metric)} ({notice.plan} {notice.priority})"
+    _email_headers(message, subject, sender, to, now, message_id)
+    lines = detail_lines(notice, now) + ([("Link", link)] if link else [])
+    body = "\n".join(f"{label}: {value}" for label, value in lines)
     message.set_content(f"{headline(notice)}\n\n{body}\n\nEvent: {notice.event_id}\n")
     return message
 
@@ -195,11 +325,8 @@ def email_digest(notices: Sequence[SlaNotice], now: datetime, sender: str, to: S
                  window_seconds: float) -> EmailMessage:
     """One email standing for many events that arrived in a burst."""
     message = EmailMessage()
-    message["Subject"] = f"[SLA digest] {len(notices)} events in the last {human_duration(window_seconds)}"
-    message["From"] = sender
-    message["To"] = ", ".join(to)
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = message_id
+    subject = f"[SLA digest] {len(notices)} events in the last {human_duration(window_seconds)}"
+    _email_headers(message, subject, sender, to, now, message_id)
     lines = [summary_line(n, now) for n in notices[:DIGEST_LISTED]]
     if len(notices) > DIGEST_LISTED:
         lines.append(f"... and {len(notices) - DIGEST_LISTED} more")
@@ -207,7 +334,7 @@ def email_digest(notices: Sequence[SlaNotice], now: datetime, sender: str, to: S
     return message
 
 
-def message_id(event_id: str, target: str) -> str:
-    """Deterministic Message-ID, so a resend after a crash threads as the same mail."""
+def message_id(event_id: str, target: str, domain: str = "sla-monitor") -> str:
+    """Deterministic Message-ID at `domain`, so a resend after a crash threads as the same mail."""
     digest = hashlib.sha256(f"{event_id}|{target}".encode()).hexdigest()[:24]
-    return f"<{digest}@sla-monitor>"
+    return f"<{digest}@{domain}>"

@@ -16,7 +16,7 @@ from typing import Any
 
 from monitor.notify.events import EVENT_TYPES, MET, TRIGGER_TYPES, SlaNotice
 
-CHANNEL_KINDS: tuple[str, ...] = ("webhook", "slack", "pagerduty", "email")
+CHANNEL_KINDS: tuple[str, ...] = ("webhook", "slack", "pagerduty", "email", "alertmanager")
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 CONTACT_PREFIX = "contact:"
 SMTP_SECURITY: tuple[str, ...] = ("starttls", "tls", "none")
@@ -24,7 +24,7 @@ SMTP_SECURITY: tuple[str, ...] = ("starttls", "tls", "none")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+_DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
 class RoutingError(ValueError):
@@ -64,6 +64,7 @@ class SmtpSettings:
     sender: str
     username_env: str | None = None
     password_env: str | None = None
+    message_id_domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,8 @@ class ChannelSpec:
     url_env: str | None = None
     secret_env: str | None = None
     routing_key_env: str | None = None
-    signature_header: str = "X-SLA-Signature"
     smtp: SmtpSettings | None = None
+    repost_seconds: float = 60.0
     to: tuple[str, ...] = ()
     retry: RetrySettings = field(default_factory=RetrySettings)
     burst: BurstSettings | None = None
@@ -288,10 +289,11 @@ def _email_target(value: Any, where: str, problems: _Problems) -> str | None:
 
 _COMMON_KEYS = {"kind", "retry", "burst"}
 _KIND_KEYS: dict[str, set[str]] = {
-    "webhook": {"url", "url_env", "secret_env", "signature_header"},
+    "webhook": {"url", "url_env", "secret_env"},
     "slack": {"url_env"},
     "pagerduty": {"url", "url_env", "routing_key_env"},
-    "email": {"host", "port", "security", "username_env", "password_env", "from", "to"},
+    "email": {"host", "port", "security", "username_env", "password_env", "from", "to", "message_id_domain"},
+    "alertmanager": {"url", "url_env", "repost_seconds"},
 }
 
 
@@ -331,11 +333,8 @@ def _parse_channel(name: str, table: Any, defaults: tuple[RetrySettings, BurstSe
         url, url_env = _parse_url(checked, where, problems, default=None)
         secret_env = _env_name(checked, "secret_env", where, problems)
         if "secret_env" not in checked:
-            problems.add(f"{where}.secret_env", "required: webhooks are signed with HMAC-SHA256 using this secret")
-        header = checked.get("signature_header", "X-SLA-Signature")
-        if _string(header, f"{where}.signature_header", problems, _HEADER_NAME) is None:
-            header = "X-SLA-Signature"
-        return replace(spec, url=url, url_env=url_env, secret_env=secret_env, signature_header=header)
+            problems.add(f"{where}.secret_env", "required: webhooks are signed (Standard Webhooks, HMAC-SHA256) with this secret")
+        return replace(spec, url=url, url_env=url_env, secret_env=secret_env)
     if kind == "slack":
         if "url_env" not in checked:
             problems.add(f"{where}.url_env", "required: a Slack webhook URL embeds its secret, so it comes from the environment")
@@ -348,6 +347,12 @@ def _parse_channel(name: str, table: Any, defaults: tuple[RetrySettings, BurstSe
             problems.add(f"{where}.routing_key_env", "required: the integration's routing key comes from the environment")
         return replace(spec, url=url, url_env=url_env, burst=None,
                        routing_key_env=_env_name(checked, "routing_key_env", where, problems))
+    if kind == "alertmanager":
+        if "burst" in checked:
+            problems.add(f"{where}.burst", "not supported for alertmanager: Alertmanager groups alerts itself")
+        url, url_env = _parse_url(checked, where, problems, default=None)
+        repost = _number(checked.get("repost_seconds", 60.0), f"{where}.repost_seconds", problems, 1.0)
+        return replace(spec, url=url, url_env=url_env, burst=None, repost_seconds=repost or 60.0)
     host = _string(checked.get("host"), f"{where}.host", problems)
     port = _number(checked.get("port", 587), f"{where}.port", problems, 1, integer=True)
     security = checked.get("security", "starttls")
@@ -360,6 +365,11 @@ def _parse_channel(name: str, table: Any, defaults: tuple[RetrySettings, BurstSe
     password_env = _env_name(checked, "password_env", where, problems)
     if (username_env is None) != (password_env is None):
         problems.add(where, "username_env and password_env go together")
+    if security == "none" and (username_env or password_env):
+        problems.add(f"{where}.security", 'refusing to send SMTP credentials over security = "none"; use "starttls" or "tls"')
+    domain = checked.get("message_id_domain")
+    if domain is not None and (_string(domain, f"{where}.message_id_domain", problems, _DOMAIN) is None):
+        domain = None
     raw_to = checked.get("to", [])
     if isinstance(raw_to, str):
         raw_to = [raw_to]
@@ -370,7 +380,7 @@ def _parse_channel(name: str, table: Any, defaults: tuple[RetrySettings, BurstSe
     if host is None or port is None or sender is None:
         return None
     smtp = SmtpSettings(host=host, port=int(port), security=str(security), sender=sender,
-                        username_env=username_env, password_env=password_env)
+                        username_env=username_env, password_env=password_env, message_id_domain=domain)
     return replace(spec, smtp=smtp, to=to)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import time
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from monitor.embedded_broker import EmbeddedBroker
 from monitor.notify import render
 from monitor.notify.contacts import parse_contacts
+from monitor.notify.events import parse_notice
 from tests.notify.factories import event_dict
 from tests.notify.loopback import (
     HttpRecorder,
@@ -95,7 +97,7 @@ async def test_escalation_ladder_routes_each_step_to_its_people(broker: Embedded
             hooks = http.at("team-webhook")
             assert sorted(h.json()["event_id"] for h in hooks) == sorted([e75["event_id"], other["event_id"]])
             for hook in hooks:
-                assert hook.headers["X-SLA-Signature"] == render.sign(hook.body, SECRET.encode())
+                assert render.verify_webhook(hook.body, hook.headers, [SECRET.encode()], time.time())
                 assert hook.headers["X-SLA-Event-Id"] == hook.json()["event_id"]
                 assert hook.headers["Idempotency-Key"]
             assert next(h for h in hooks if h.json()["event_id"] == e75["event_id"]).json() == e75
@@ -107,9 +109,10 @@ async def test_escalation_ladder_routes_each_step_to_its_people(broker: Embedded
                 assert expected in texts[0]
             # breach: the duty manager's PagerDuty, then resolved with the same dedup key after met
             trigger, resolve = (r.json() for r in http.at("pagerduty"))
-            assert trigger["event_action"] == "trigger" and trigger["dedup_key"] == breach["event_id"]
+            incident = render.incident_dedup_key(parse_notice(json.dumps(breach).encode()))
+            assert trigger["event_action"] == "trigger" and trigger["dedup_key"] == incident
             assert trigger["routing_key"] == "pd-routing-key" and trigger["payload"]["severity"] == "critical"
-            assert resolve == {"routing_key": "pd-routing-key", "event_action": "resolve", "dedup_key": breach["event_id"]}
+            assert resolve == {"routing_key": "pd-routing-key", "event_action": "resolve", "dedup_key": trigger["dedup_key"]}
             # enterprise: the named support engineer for 75, 90 and breach; escalations for 90 and breach
             assert all(m.authenticated_as == "notifier" for m in mailbox)
             to_nse = [m for m in mailbox if m.recipients == ["nse@support.example"]]
@@ -197,7 +200,7 @@ async def test_burst_is_folded_into_one_digest(broker: EmbeddedBroker, http: Htt
         singles, digest = hooks[:3], hooks[3].json()
         assert all(h.json()["type"] == "sla.near_breach" for h in singles)
         assert digest["type"] == "sla.digest" and digest["count"] == 37
-        assert hooks[3].headers["X-SLA-Signature"] == render.sign(hooks[3].body, SECRET.encode())
+        assert render.verify_webhook(hooks[3].body, hooks[3].headers, [SECRET.encode()], time.time())
         delivered = {h.json()["event_id"] for h in singles} | {e["event_id"] for e in digest["events"]}
         assert delivered == {e["event_id"] for e in events}
         assert hooks[3].at - hooks[0].at >= 1.9  # the digest waits for the window

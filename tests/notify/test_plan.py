@@ -54,3 +54,16 @@ def test_met_goes_to_pagerduty_only_when_it_has_an_incident_to_resolve() -> None
     assert targets(plan_deliveries(met, ROUTING, CONTACTS, ledger)) == ["pd"]
     other_cycle = notice(type="sla.met", plan="adobe-online", cycle=2)
     assert targets(plan_deliveries(other_cycle, ROUTING, CONTACTS, ledger)) == []
+
+
+def test_met_resolves_alertmanager_alerts_it_triggered() -> None:
+    routing = parse_routing({"channels": {"am": {"kind": "alertmanager", "url": "http://127.0.0.1:9093"}},
+                             "rules": [{"notify": ["am"]}]})
+    met, breach = notice(type="sla.met"), notice(type="sla.breach")
+    ledger = Ledger()
+    assert targets(plan_deliveries(met, routing, CONTACTS, ledger)) == []
+    ledger.apply(DeliveryRecord(event_id=breach.event_id, target="am", channel="am", kind="alertmanager", outcome=DELIVERED,
+                                event_type=breach.type, case_id="C-1", metric="first_response", cycle=1, attempts=1,
+                                recorded_at="2026-11-26T10:00:00Z"))
+    assert targets(plan_deliveries(met, routing, CONTACTS, ledger)) == ["am"]
+    assert ledger.open_incidents("am", met) == (breach.event_id,)

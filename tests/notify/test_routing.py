@@ -34,9 +34,15 @@ def test_ladder_90_percent_goes_to_the_escalation_manager(example) -> None:  # t
     assert keys(got) == ["escalation-slack", "email"]
 
 
-def test_ladder_breach_adds_the_duty_manager(example) -> None:  # type: ignore[no-untyped-def]
-    got = route(example, notice(type="sla.breach", plan="adobe-online"))
-    assert keys(got) == ["escalation-slack", "email", "duty-manager-pagerduty"]
+def test_only_p1_and_severity_a_breaches_page_the_duty_manager(example) -> None:  # type: ignore[no-untyped-def]
+    for priority in ("P1", "A"):
+        got = route(example, notice(type="sla.breach", plan="adobe-online", priority=priority))
+        assert keys(got) == ["escalation-slack", "email", "duty-manager-pagerduty"], priority
+    for priority in ("P2", "P4", "B", "C"):
+        got = route(example, notice(type="sla.breach", plan="adobe-online", priority=priority))
+        assert keys(got) == ["escalation-slack", "email"], priority
+    for threshold in (0.75, 0.9):  # warnings never page
+        assert "duty-manager-pagerduty" not in keys(route(example, notice(threshold=threshold, priority="P1")))
 
 
 def test_enterprise_adds_the_named_support_engineer_and_continues(example) -> None:  # type: ignore[no-untyped-def]
@@ -179,6 +185,22 @@ GOOD_CHANNELS = {"hook": {"kind": "webhook", "url": "https://x.example/h", "secr
          "routing.toml: channels.e.security: expected one of starttls, tls, none"),
         ({"channels": {"e": {"kind": "email", "host": "h", "from": "a@b", "to": "x@y", "username_env": "U"}}, "rules": [{"notify": ["e"]}]},
          "routing.toml: channels.e: username_env and password_env go together"),
+        ({"channels": {"e": {"kind": "email", "host": "h", "from": "a@b", "to": "x@y", "security": "none",
+                             "username_env": "U", "password_env": "P"}}, "rules": [{"notify": ["e"]}]},
+         'routing.toml: channels.e.security: refusing to send SMTP credentials over security = "none"'),
+        ({"channels": {"e": {"kind": "email", "host": "h", "from": "a@b", "to": "x@y", "message_id_domain": "not a domain"}},
+          "rules": [{"notify": ["e"]}]},
+         "routing.toml: channels.e.message_id_domain: 'not a domain' is not a valid name"),
+        ({"channels": {"h": {"kind": "webhook", "url": "https://x", "secret_env": "S", "signature_header": "X-Sig"}},
+          "rules": [{"notify": ["h"]}]},
+         "routing.toml: channels.h.signature_header: unknown key"),
+        ({"channels": {"am": {"kind": "alertmanager"}}, "rules": [{"notify": ["am"]}]},
+         "routing.toml: channels.am: one of url or url_env is required"),
+        ({"channels": {"am": {"kind": "alertmanager", "url": "http://am:9093", "burst": {"max_events": 1, "per_seconds": 1}}},
+          "rules": [{"notify": ["am"]}]},
+         "routing.toml: channels.am.burst: not supported for alertmanager"),
+        ({"channels": {"am": {"kind": "alertmanager", "url": "http://am:9093", "repost_seconds": 0.1}}, "rules": [{"notify": ["am"]}]},
+         "routing.toml: channels.am.repost_seconds: must be >= 1.0"),
         ({"channels": GOOD_CHANNELS, "rules": [{"notify": ["hook"]}], "defaults": {"retry": {"max_attempts": 0}}},
          "routing.toml: defaults.retry.max_attempts: must be >= 1"),
         ({"channels": GOOD_CHANNELS, "rules": [{"notify": ["hook"]}], "defaults": {"burst": {"max_events": 5}}},
@@ -221,3 +243,16 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("[channels\n")
     with pytest.raises(RoutingError, match=r"bad.toml: not valid TOML"):
         load_routing(bad)
+
+
+def test_email_message_id_domain_and_alertmanager_settings_are_read() -> None:
+    routing = parse_routing({
+        "channels": {
+            "e": {"kind": "email", "host": "h", "from": "sla@corp.example", "to": "x@y", "message_id_domain": "mail.corp.example"},
+            "am": {"kind": "alertmanager", "url_env": "AM_URL", "repost_seconds": 30},
+        },
+        "rules": [{"notify": ["e", "am"]}],
+    })
+    assert routing.channels["e"].smtp is not None and routing.channels["e"].smtp.message_id_domain == "mail.corp.example"
+    am = routing.channels["am"]
+    assert (am.kind, am.repost_seconds, am.burst, am.env_names()) == ("alertmanager", 30.0, None, {"url_env": "AM_URL"})

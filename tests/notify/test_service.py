@@ -18,7 +18,7 @@ def test_check_validates_the_examples_and_prints_the_rules(monkeypatch: pytest.M
     code = main(["--check", "--routing", str(EXAMPLES / "example-routing.toml"), "--contacts", str(EXAMPLES / "example-contacts.toml")])
     out = capsys.readouterr()
     assert code == 0
-    assert "7 channels, 7 rules" in out.out and "email>contact:named_support_engineer (continue)" in out.out
+    assert "7 channels, 8 rules" in out.out and "email>contact:named_support_engineer (continue)" in out.out
     assert "emea-secret" not in out.out + out.err
 
 
@@ -37,4 +37,4 @@ def test_invalid_routing_and_missing_option_exit_2(tmp_path: Path, monkeypatch: 
     bad = tmp_path / "routing.toml"
     bad.write_text('[channels.x]\nkind = "fax"\n[[rules]]\nnotify = ["x"]\n')
     assert main(["--check", "--routing", str(bad)]) == 2
-    assert f"{bad}: channels.x.kind: expected one of webhook, slack, pagerduty, email" in capsys.readouterr().err
+    assert f"{bad}: channels.x.kind: expected one of webhook, slack, pagerduty, email, alertmanager" in capsys.readouterr().err

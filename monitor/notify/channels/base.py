@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from monitor.notify import render
 from monitor.notify.delivery import AttemptResult
 from monitor.notify.plan import Delivery
+
+
+@dataclass(frozen=True)
+class CaseLinks:
+    """Where a message links for a case: the escalation board (or a worker's /cases) at `board_url`."""
+
+    board_url: str | None = None
+
+    def for_case(self, case_id: str) -> str | None:
+        """`<board_url>/cases/<case_id>`, or None when no board URL is configured."""
+        return render.case_url(self.board_url, case_id)
 
 
 class Channel(Protocol):
@@ -20,3 +33,6 @@ class Channel(Protocol):
     async def send_digest(self, deliveries: Sequence[Delivery], now: datetime, digest_id: str, window_seconds: float) -> AttemptResult:
         """One attempt to deliver many events as a single digest message."""
         ...
+
+
+NO_LINKS = CaseLinks()

@@ -10,6 +10,7 @@ from datetime import datetime
 from email.message import EmailMessage
 
 from monitor.notify import render
+from monitor.notify.channels.base import NO_LINKS, CaseLinks
 from monitor.notify.delivery import AttemptResult, classify_smtp_code
 from monitor.notify.plan import Delivery
 from monitor.notify.routing import ChannelSpec
@@ -19,10 +20,13 @@ from monitor.notify.secrets import Secret
 class EmailChannel:
     """Submits one message per event (or per digest) to the configured SMTP server."""
 
-    def __init__(self, spec: ChannelSpec, secrets: dict[str, Secret], tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, spec: ChannelSpec, secrets: dict[str, Secret], tls_context: ssl.SSLContext | None = None,
+                 links: CaseLinks = NO_LINKS) -> None:
         assert spec.smtp is not None
         self.spec = spec
         self.smtp = spec.smtp
+        self._links = links
+        self._domain = spec.smtp.message_id_domain or spec.smtp.sender.rpartition("@")[2]
         self._username = secrets.get("username_env")
         self._password = secrets.get("password_env")
         self._tls = tls_context or ssl.create_default_context()
@@ -60,12 +64,14 @@ class EmailChannel:
 
     async def send(self, delivery: Delivery, now: datetime, resolves: Sequence[str] = ()) -> AttemptResult:
         """Send one email to the delivery's resolved addresses."""
-        mid = render.message_id(delivery.notice.event_id, delivery.target)
-        return await self._send(render.email_message(delivery.notice, now, self.smtp.sender, delivery.addresses, mid))
+        notice = delivery.notice
+        mid = render.message_id(notice.event_id, delivery.target, self._domain)
+        link = self._links.for_case(notice.case_id)
+        return await self._send(render.email_message(notice, now, self.smtp.sender, delivery.addresses, mid, link))
 
     async def send_digest(self, deliveries: Sequence[Delivery], now: datetime, digest_id: str, window_seconds: float) -> AttemptResult:
         """Send one digest email to the (shared) addresses of the folded deliveries."""
         addresses = tuple(dict.fromkeys(a for d in deliveries for a in d.addresses))
-        mid = render.message_id(digest_id, deliveries[0].target)
+        mid = render.message_id(digest_id, deliveries[0].target, self._domain)
         message = render.email_digest([d.notice for d in deliveries], now, self.smtp.sender, addresses, mid, window_seconds)
         return await self._send(message)

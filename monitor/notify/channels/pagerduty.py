@@ -1,4 +1,4 @@
-"""PagerDuty Events API v2: trigger with dedup_key = event_id; a met event resolves those keys."""
+"""PagerDuty Events API v2: one incident per (case, metric, cycle); warning, then critical, then resolved by met."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import datetime
 import aiohttp
 
 from monitor.notify import render
+from monitor.notify.channels.base import NO_LINKS, CaseLinks
 from monitor.notify.channels.http import post
 from monitor.notify.delivery import AttemptResult
 from monitor.notify.events import MET
@@ -18,26 +19,28 @@ from monitor.notify.secrets import Secret
 
 
 class PagerDutyChannel:
-    """Triggers for near-breach/breach; resolves (same dedup_key) for met."""
+    """Triggers near-breach (warning) and breach (critical) on the incident's dedup key; met resolves it."""
 
-    def __init__(self, spec: ChannelSpec, secrets: dict[str, Secret], session: aiohttp.ClientSession) -> None:
+    def __init__(self, spec: ChannelSpec, secrets: dict[str, Secret], session: aiohttp.ClientSession,
+                 links: CaseLinks = NO_LINKS) -> None:
         self.spec = spec
         self._url = secrets["url_env"].reveal() if "url_env" in secrets else spec.url or ""
         self._routing_key = secrets["routing_key_env"].reveal()
         self._session = session
+        self._links = links
 
     async def _post(self, payload: dict[str, object], now: datetime) -> AttemptResult:
         return await post(self._session, self._url, json.dumps(payload).encode(), {}, self.spec.retry.timeout_seconds, now)
 
     async def send(self, delivery: Delivery, now: datetime, resolves: Sequence[str] = ()) -> AttemptResult:
-        """Trigger, or resolve every dedup key in `resolves` (resolving twice is harmless for PagerDuty)."""
-        if delivery.notice.type != MET:
-            return await self._post(render.pagerduty_trigger(delivery.notice, self._routing_key, now), now)
-        for dedup_key in resolves:
-            result = await self._post(render.pagerduty_resolve(dedup_key, self._routing_key), now)
-            if not result.ok:
-                return result
-        return AttemptResult(ok=True)
+        """Trigger, or (met, with delivered triggers listed in `resolves`) resolve the incident of this case/metric/cycle."""
+        notice = delivery.notice
+        if notice.type != MET:
+            link = self._links.for_case(notice.case_id)
+            return await self._post(render.pagerduty_trigger(notice, self._routing_key, now, link), now)
+        if not resolves:
+            return AttemptResult(ok=True)
+        return await self._post(render.pagerduty_resolve(render.incident_dedup_key(notice), self._routing_key), now)
 
     async def send_digest(self, deliveries: Sequence[Delivery], now: datetime, digest_id: str, window_seconds: float) -> AttemptResult:
         """Not used: routing rejects burst settings on PagerDuty channels."""

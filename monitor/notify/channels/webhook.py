@@ -1,4 +1,4 @@
-"""Generic webhook: the contract event as JSON, signed with HMAC-SHA256 over the exact body."""
+"""Generic webhook: the contract event as JSON, signed as Standard Webhooks specifies (id.timestamp.body, HMAC-SHA256)."""
 
 from __future__ import annotations
 
@@ -22,16 +22,18 @@ def idempotency_key(event_id: str, target: str) -> str:
 
 
 class WebhookChannel:
-    """POSTs events to a URL with `<signature_header>: sha256=<hex>`, `X-SLA-Event-Id` and `Idempotency-Key`."""
+    """POSTs events with `webhook-id` (= `Idempotency-Key`, stable per event and target), `webhook-timestamp`,
+    `webhook-signature` (one `v1,<base64>` per configured secret, for rotation) and `X-SLA-Event-Id`."""
 
     def __init__(self, spec: ChannelSpec, secrets: dict[str, Secret], session: aiohttp.ClientSession) -> None:
         self.spec = spec
         self._url = secrets["url_env"].reveal() if "url_env" in secrets else spec.url or ""
-        self._secret = secrets["secret_env"].reveal().encode()
+        self._keys = render.webhook_secret_keys(secrets["secret_env"].reveal())
         self._session = session
 
     async def _post(self, body: bytes, event_id: str, key: str, now: datetime) -> AttemptResult:
-        headers = {self.spec.signature_header: render.sign(body, self._secret), "X-SLA-Event-Id": event_id, "Idempotency-Key": key}
+        headers = render.webhook_headers(key, int(now.timestamp()), body, self._keys)
+        headers.update({"X-SLA-Event-Id": event_id, "Idempotency-Key": key})
         return await post(self._session, self._url, body, headers, self.spec.retry.timeout_seconds, now)
 
     async def send(self, delivery: Delivery, now: datetime, resolves: Sequence[str] = ()) -> AttemptResult:
