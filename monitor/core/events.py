@@ -7,19 +7,27 @@ engine, which also answers with a `Rejection`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 import orjson
 
 from monitor.core.calendar import from_us, to_us
 
 MAX_EVENT_BYTES = 1024 * 1024
+#: Deepest JSON nesting read. An event is a flat object; the json module recurses per level
+#: (RecursionError near Python's limit of 1000), orjson stops at 1024.
+MAX_JSON_DEPTH = 512
+#: Longest integer literal read. An event carries no numbers; the json module refuses more than
+#: 4300 digits with a ValueError, and orjson anything beyond a double (~309 digits).
+MAX_INT_DIGITS = 400
 TOPIC_CREATED = "case-created"
 TOPIC_UPDATED = "case-updated"
 STATUSES = ("open", "pending_customer", "resolved", "closed", "reopened")
@@ -46,10 +54,13 @@ HOLD_OVERFLOW = "hold_overflow"
 # raised on a record (a bug: the record is dead-lettered and the worker goes on).
 KEY_MISMATCH = "key_mismatch"
 PROCESSING_ERROR = "processing_error"
+# An event dated further ahead of the wall clock than MONITOR_MAX_CLOCK_SKEW_SECONDS.
+FUTURE_TIMESTAMP = "future_timestamp"
 REASONS = (
     INVALID_JSON, NOT_AN_OBJECT, MISSING_FIELD, WRONG_TYPE, BAD_TIMESTAMP, BAD_VALUE, OVERSIZED,
     UNKNOWN_TOPIC, UNKNOWN_PLAN, UNKNOWN_PRIORITY, UNKNOWN_REGION, UNKNOWN_TIMEZONE, UNKNOWN_CASE,
     DUPLICATE_CASE, INVALID_TRANSITION, REOPEN_WINDOW_EXPIRED, HOLD_OVERFLOW, KEY_MISMATCH, PROCESSING_ERROR,
+    FUTURE_TIMESTAMP,
 )
 
 NEAR_BREACH = "sla.near_breach"
@@ -199,6 +210,9 @@ def event_id_for(case_id: str, metric: str, cycle: int, threshold: float | None)
 _MIN_TIME_US = -62_135_596_800_000_000
 _MAX_TIME_US = 253_402_300_799_999_999
 _EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
+#: Range of an event's occurred_at: deadlines months of business days ahead must stay datetimes.
+_EARLIEST_EVENT_US = -2_208_988_800_000_000   # 1900-01-01T00:00:00Z
+_LATEST_EVENT_US = 221_845_392_000_000_000    # 9000-01-01T00:00:00Z
 #: Whole epoch second -> "YYYY-MM-DDTHH:MM:SS"; timestamps of a stream cluster around now.
 _SECOND_TEXT: dict[int, str] = {}
 _SECOND_TEXT_MAX = 4096
@@ -250,14 +264,31 @@ def parse_time(value: Any) -> int:
         raise ValueError(f"{value!r} is not an RFC 3339 timestamp") from exc
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no UTC offset")
-    return to_us(parsed)
+    us = to_us(parsed)
+    if not _EARLIEST_EVENT_US <= us < _LATEST_EVENT_US:
+        raise ValueError(f"{value!r} is outside the years 1900 to 8999 that SLA clocks can run in")
+    return us
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    """Every IANA zone name of the tz database (system zoneinfo and the tzdata package)."""
+    return frozenset(available_timezones())
 
 
 def zone_exists(name: str) -> bool:
-    """Whether `name` is a known IANA time zone."""
+    """Whether `name` is a known IANA time zone: looked up in the tz database's list, never opened
+    as a file (a directory name or an overlong name would raise there)."""
+    return name in _known_zones()
+
+
+def utf8_text(value: str) -> bool:
+    """Whether `value` can be written as UTF-8 (no lone surrogates, which JSON escapes allow)."""
+    if value.isascii():
+        return True
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        value.encode()
+    except UnicodeEncodeError:
         return False
     return True
 
@@ -277,6 +308,8 @@ def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
         return None
     if not isinstance(value, str):
         raise _Invalid(WRONG_TYPE, f"field {name!r} must be a string, got {type(value).__name__}")
+    if not utf8_text(value):
+        raise _Invalid(BAD_VALUE, f"field {name!r} contains a lone surrogate (not valid Unicode)")
     if required and not value.strip():
         raise _Invalid(BAD_VALUE, f"field {name!r} must not be empty")
     return value
@@ -319,6 +352,8 @@ def _updated(body: dict[str, Any], source: Any) -> CaseUpdated:
         agent_response = False
     if not isinstance(agent_response, bool):
         raise _Invalid(WRONG_TYPE, "field 'agent_response' must be true or false")
+    if status is None and body.get("priority") is None and body.get("plan") is None and body.get("agent_response") is None:
+        raise _Invalid(MISSING_FIELD, "an update needs at least one of status, priority, plan, agent_response")
     return CaseUpdated(
         event_id=event_id or "", case_id=case_id or "", occurred_at=occurred_at, status=status,
         priority=_text(body, "priority", required=False), plan=_text(body, "plan", required=False),
@@ -338,6 +373,8 @@ def parse_event(topic: str, raw: bytes, source: Any = None) -> InputEvent | Reje
     """
     if len(raw) > MAX_EVENT_BYTES:
         return Rejection(OVERSIZED, f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}", source=source)
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:   # maybe too deep: the reference decides
+        return _parse_event_json(topic, raw, source)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -357,14 +394,20 @@ def _parse_event_json(topic: str, raw: bytes, source: Any = None) -> InputEvent 
     """parse_event with the json module: the reference behaviour and the path for rejections."""
     if len(raw) > MAX_EVENT_BYTES:
         return Rejection(OVERSIZED, f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}", source=source)
+    if _nested_deeper_than(raw, MAX_JSON_DEPTH):
+        return Rejection(INVALID_JSON, f"JSON nested deeper than {MAX_JSON_DEPTH} levels", source=source)
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_int=_bounded_int)
+    except _Invalid as exc:
+        return Rejection(exc.reason, exc.message, source=source)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return Rejection(INVALID_JSON, f"not valid JSON: {exc}", source=source)
+    except (RecursionError, ValueError) as exc:   # belt and braces: the bounds above should prevent them
+        return Rejection(INVALID_JSON, f"not readable JSON: {type(exc).__name__}", source=source)
     if not isinstance(body, dict):
         return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {type(body).__name__}", source=source)
-    event_id = body.get("event_id") if isinstance(body.get("event_id"), str) else None
-    case_id = body.get("case_id") if isinstance(body.get("case_id"), str) else None
+    event_id = _readable_id(body.get("event_id"))
+    case_id = _readable_id(body.get("case_id"))
     try:
         if topic == TOPIC_CREATED:
             return _created(body, source)
@@ -373,3 +416,35 @@ def _parse_event_json(topic: str, raw: bytes, source: Any = None) -> InputEvent 
         raise _Invalid(UNKNOWN_TOPIC, f"no event type for topic {topic!r}")
     except _Invalid as exc:
         return Rejection(exc.reason, exc.message, event_id, case_id, source)
+
+
+def _readable_id(value: Any) -> str | None:
+    """An id field quoted in a rejection: only a string that can be written out again."""
+    return value if isinstance(value, str) and utf8_text(value) else None
+
+
+def _bounded_int(literal: str) -> int:
+    """json parse_int hook: integer literals of at most MAX_INT_DIGITS digits."""
+    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
+        raise _Invalid(INVALID_JSON, f"a number of {len(literal)} characters exceeds the limit of {MAX_INT_DIGITS} digits")
+    return int(literal)
+
+
+#: A JSON string (skipped whole) or a bracket, for counting nesting without parsing.
+_STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _nested_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether the JSON text nests arrays/objects more than `limit` levels (strings skipped)."""
+    if raw.count(b"{") + raw.count(b"[") <= limit:
+        return False
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(raw):
+        token = match.group()
+        if token in (b"{", b"["):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"}", b"]"):
+            depth -= 1
+    return False

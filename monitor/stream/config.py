@@ -119,6 +119,7 @@ class WorkerConfig:
     shutdown_timeout_seconds: float = 20.0
     session_timeout_seconds: float = 10.0
     max_batch_records: int = 10_000
+    max_clock_skew_seconds: float = 300.0
 
 
 #: setting -> (flag, environment variable, help)
@@ -152,6 +153,8 @@ _SETTINGS: dict[str, tuple[str, str, str]] = {
     "shutdown_timeout_seconds": ("--shutdown-timeout", "MONITOR_SHUTDOWN_TIMEOUT_SECONDS", "bound on graceful stop (20)"),
     "max_batch_records": ("--max-batch-records", "MONITOR_MAX_BATCH_RECORDS",
                           "input records processed between two flushes/ticks (10000)"),
+    "max_clock_skew_seconds": ("--max-clock-skew", "MONITOR_MAX_CLOCK_SKEW_SECONDS",
+                               "dead-letter events dated more than this many seconds ahead of the clock (300)"),
     "session_timeout_seconds": ("--session-timeout", "MONITOR_SESSION_TIMEOUT_SECONDS",
                                 "consumer group session timeout: how fast a dead worker's partitions move (10)"),
 }
@@ -310,6 +313,7 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
     shutdown = _number(raw, "shutdown_timeout_seconds", float, 1.0, 600.0, 20.0, problems)
     session = _number(raw, "session_timeout_seconds", float, 1.0, 300.0, 10.0, problems)
     max_batch = _number(raw, "max_batch_records", int, 1, 1_000_000, 10_000, problems)
+    skew = _number(raw, "max_clock_skew_seconds", float, 0.0, 10 * 365 * 86400.0, 300.0, problems)
     retention = (
         _number(raw, "closed_retention_seconds", float, 60.0, 10 * 365 * 86400.0, 0.0, problems)
         if "closed_retention_seconds" in raw else None
@@ -340,5 +344,5 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
         processing_guarantee=guarantee, transactional_id=raw.get("transactional_id"),
         log_level=log_level, table_store=store, max_fetch_bytes=max_fetch,
         shutdown_timeout_seconds=shutdown, session_timeout_seconds=session,
-        max_batch_records=max_batch,
+        max_batch_records=max_batch, max_clock_skew_seconds=skew,
     )

@@ -28,4 +28,14 @@ def dead_letter_record(rejection: Rejection, rejected_at_us: int) -> tuple[bytes
     }
     key_b64 = source.get("key_b64")
     key = base64.b64decode(key_b64) if key_b64 is not None else None
-    return key, orjson.dumps(body)
+    try:
+        return key, orjson.dumps(body)
+    except TypeError:   # a lone surrogate in a text field: write it escaped, never fail
+        return key, orjson.dumps({name: _writable(value) for name, value in body.items()})
+
+
+def _writable(value: Any) -> Any:
+    """Text that UTF-8 can carry: lone surrogates become their backslash escape."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value

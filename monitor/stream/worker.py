@@ -28,7 +28,16 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from monitor.core.case import CaseState, Engine, Step
-from monitor.core.events import KEY_MISMATCH, PROCESSING_ERROR, TOPIC_CREATED, TOPIC_UPDATED, Rejection, parse_event
+from monitor.core.events import (
+    FUTURE_TIMESTAMP,
+    KEY_MISMATCH,
+    PROCESSING_ERROR,
+    TOPIC_CREATED,
+    TOPIC_UPDATED,
+    Rejection,
+    format_time,
+    parse_event,
+)
 from monitor.core.policy import Catalog, bundled_catalog, load_catalog
 from monitor.observe.metrics import case_footprint
 from monitor.stream.batching import send_batched
@@ -101,6 +110,7 @@ class Worker:
         self._track_cases = hasattr(self.observer, "move_case")
         topics = config.topics
         self._kind = {topics.case_created: TOPIC_CREATED, topics.case_updated: TOPIC_UPDATED}
+        self._max_skew_us = int(config.max_clock_skew_seconds * 1_000_000)
         self.partitions: dict[int, PartitionState] = {}
         self._outbox: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = []
         self._lock = asyncio.Lock()
@@ -244,41 +254,59 @@ class Worker:
         wall = self.clock.now_us()
         newest_ts = 0
         for record in records:
-            part.next_offsets[tp.topic] = record.offset + 1
             if record.timestamp and record.timestamp > newest_ts:
                 newest_ts = record.timestamp
-            value = record.value if record.value is not None else b""
-            source = record_source(tp.topic, tp.partition, record.offset, record.key, record.value)
-            event = parse_event(kind, value, source)
-            if not isinstance(event, Rejection):
-                part.observe(tp.topic, event.occurred_at)
-                if decode_key(record.key) != event.case_id:
-                    event = Rejection(KEY_MISMATCH, "the record key must be the case_id (UTF-8), so that all "
-                                      "events of a case land on the same partition",
-                                      event.event_id, event.case_id, source)
-            if isinstance(event, Rejection):
-                self._dead_letter(event, wall)
-                observer.on_consumed(tp.topic, "dead_letter")
-                continue
-            case_id = event.case_id
-            raw = part.cases.get(case_id)
-            state = decode_state(raw) if raw is not None else None
-            duplicate = state is not None and event.event_id in state.seen
-            before = self._footprint(state)
             try:
-                step = self.engine.apply(state, event, part.apply_time(wall), emitted_at=wall)
-            except Exception as exc:  # an engine bug must not turn one record into a crash loop
-                log.exception("engine failed on a record", case_id=case_id, event_id=event.event_id,
-                              topic=tp.topic, partition=tp.partition, offset=record.offset)
-                self._dead_letter(Rejection(PROCESSING_ERROR, f"engine raised {type(exc).__name__}: {exc}",
-                                            event.event_id, case_id, source), wall)
-                observer.on_consumed(tp.topic, "dead_letter")
-                continue
-            self._absorb(part, case_id, raw, step, wall, before)
-            observer.on_consumed(tp.topic, "duplicate" if duplicate else "applied")
+                outcome = self._handle(part, tp, kind, record, wall)
+            except Exception as exc:  # no record may stop the worker: it becomes a dead letter
+                outcome = self._processing_error(tp, record, exc, wall)
+            observer.on_consumed(tp.topic, outcome)
+            # Only now, with the record's outcome queued for the same flush, may its offset be committed.
+            part.next_offsets[tp.topic] = record.offset + 1
         self.records_handled += len(records)
         if newest_ts:
             observer.set_last_event_timestamp(newest_ts / 1000)
+
+    def _handle(self, part: PartitionState, tp: TopicPartition, kind: str, record: Any, wall: int) -> str:
+        """Decode, check, apply and queue one input record; returns its consumed outcome."""
+        value = record.value if record.value is not None else b""
+        source = record_source(tp.topic, tp.partition, record.offset, record.key, record.value)
+        event = parse_event(kind, value, source)
+        if not isinstance(event, Rejection):
+            if event.occurred_at > wall + self._max_skew_us:
+                event = Rejection(FUTURE_TIMESTAMP, f"occurred_at {format_time(event.occurred_at)} is more than "
+                                  f"{self.config.max_clock_skew_seconds:g}s after the worker's clock "
+                                  f"({format_time(wall)})", event.event_id, event.case_id, source)
+            elif decode_key(record.key) != event.case_id:
+                event = Rejection(KEY_MISMATCH, "the record key must be the case_id (UTF-8), so that all "
+                                  "events of a case land on the same partition",
+                                  event.event_id, event.case_id, source)
+            else:
+                part.observe(tp.topic, event.occurred_at)
+        if isinstance(event, Rejection):
+            self._dead_letter(event, wall)
+            return "dead_letter"
+        case_id = event.case_id
+        raw = part.cases.get(case_id)
+        state = decode_state(raw) if raw is not None else None
+        duplicate = state is not None and event.event_id in state.seen
+        before = self._footprint(state)
+        step = self.engine.apply(state, event, part.apply_time(wall), emitted_at=wall)
+        self._absorb(part, case_id, raw, step, wall, before)
+        if duplicate:
+            return "duplicate"
+        if any(rejection.event_id == event.event_id for rejection in step.rejections):
+            return "dead_letter"
+        return "applied"
+
+    def _processing_error(self, tp: TopicPartition, record: Any, exc: Exception, wall: int) -> str:
+        """Dead-letter a record whose handling raised (a bug or an input no check foresaw)."""
+        log.error("record raised while processing; dead-lettered", error=type(exc).__name__,
+                  topic=tp.topic, partition=tp.partition, offset=record.offset)
+        source = record_source(tp.topic, tp.partition, record.offset, record.key, record.value)
+        detail = str(exc)[:200].encode("utf-8", "backslashreplace").decode()
+        self._dead_letter(Rejection(PROCESSING_ERROR, f"{type(exc).__name__}: {detail}", source=source), wall)
+        return "dead_letter"
 
     def _footprint(self, state: CaseState | None) -> Any:
         if not self._track_cases:
@@ -288,6 +316,8 @@ class Worker:
     def _absorb(self, part: PartitionState, case_id: str, raw: bytes | None, step: Step, wall: int,
                 before: Any, timer: bool = False) -> None:
         """Queue the step's outputs and dead letters, store its state, update the case's timer."""
+        # Encode first: if anything here raises, nothing of the step has been queued yet.
+        encoded = encode_state(step.state) if step.state is not None else None
         for event in step.emitted:
             key, value, headers, body = encode_sla_event(event)
             self._outbox.append((self.config.topics.output_for(event.topic_kind), key, value, headers))
@@ -302,7 +332,6 @@ class Worker:
                 part.dirty[case_id] = None
             part.index.set(case_id, None)
         else:
-            encoded = encode_state(step.state)
             if encoded != raw:
                 part.cases[case_id] = encoded
                 part.dirty[case_id] = encoded
@@ -548,7 +577,11 @@ class Worker:
         for part in self.partitions.values():
             raw = part.cases.get(case_id)
             if raw is not None:
-                view = self.engine.describe(decode_state(raw), self.clock.now_us())
+                try:
+                    view = self.engine.describe(decode_state(raw), self.clock.now_us())
+                except Exception as exc:  # a state the engine cannot describe still answers
+                    log.error("case view failed", case_id=case_id, error=type(exc).__name__)
+                    view = {"case_id": case_id, "known": True, "error": f"cannot describe: {type(exc).__name__}"}
                 view["partition"] = part.number
                 return view
         return None
