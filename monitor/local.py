@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from monitor.core.case import Engine
 from monitor.core.events import format_time, parse_event
+from monitor.runtime.connect import EXIT_UNREACHABLE_ONE_SHOT, BrokerUnreachable, require_kafka
 from monitor.stream.clock import Clock, ScaledClock, WallClock
 from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, WorkerConfig, add_arguments, config_from
 from monitor.stream.service import serve
@@ -110,8 +111,8 @@ class DemoFeed:
     async def run(self, kafka: KafkaSettings, rate: float, stop: asyncio.Event) -> None:
         """Produce cases at `rate` per real second and their updates on time, until `stop`."""
         producer = AIOKafkaProducer(**kafka.client_kwargs(), linger_ms=5)
-        await producer.start()
         try:
+            await producer.start()
             next_case = time.monotonic()
             while not stop.is_set():
                 batch = self.due_updates()
@@ -179,8 +180,8 @@ class EventBoard:
         """Follow the output topics until `stop`."""
         consumer = AIOKafkaConsumer(self.topics.near_breaches, self.topics.breaches, self.topics.status,
                                     **kafka.client_kwargs(), group_id=None, auto_offset_reset="latest")
-        await consumer.start()
         try:
+            await consumer.start()
             last_render = 0.0
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
@@ -270,7 +271,12 @@ def main(argv: list[str]) -> int:
         print(f"embedded broker (tansu, memory storage) on {broker.bootstrap}", file=sys.stderr)
         config = dataclasses.replace(config, kafka=config.kafka.with_bootstrap(broker.bootstrap))
     try:
+        if broker is None:
+            asyncio.run(require_kafka(config.kafka.client_kwargs()))
         return asyncio.run(_run_all(config, args.scale or DEFAULT_SCALE, args.rate, args.seed, args.duration))
+    except BrokerUnreachable as exc:
+        print(f"monitor run: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE_ONE_SHOT
     finally:
         if broker is not None:
             broker.stop()
@@ -293,8 +299,13 @@ def demo_main(argv: list[str]) -> int:
         stop = asyncio.Event()
         _stop_after(asyncio.get_running_loop(), stop, args.duration)
         feed = DemoFeed(load_engine(config), clock, config.topics, args.seed)
+        await require_kafka(config.kafka.client_kwargs())
         await feed.run(config.kafka, args.rate, stop)
         print(f"demo: produced {feed.count} cases", file=sys.stderr)
         return 0
 
-    return asyncio.run(feed_only())
+    try:
+        return asyncio.run(feed_only())
+    except BrokerUnreachable as exc:
+        print(f"monitor demo: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE_ONE_SHOT

@@ -21,6 +21,7 @@ from monitor.notify.notifier import DEFAULT_INPUT_TOPICS, Notifier, NotifierConf
 from monitor.notify.routing import Routing, RoutingError, load_routing
 from monitor.notify.secrets import SecretsError, resolve_secrets
 from monitor.notify.web import start_web
+from monitor.runtime import connect
 
 EXAMPLE_ROUTING = Path(__file__).with_name("example-routing.toml")
 EXIT_CONFIG = 2
@@ -89,8 +90,9 @@ def describe(routing: Routing, contacts: Contacts) -> str:
     return "\n".join(lines)
 
 
-async def serve(args: argparse.Namespace, routing: Routing, contacts: Contacts, environ: Mapping[str, str]) -> int:
-    """Run the notifier and its web endpoint until a stop signal."""
+async def serve(args: argparse.Namespace, routing: Routing, contacts: Contacts, environ: Mapping[str, str],
+                connect_timeout_s: float | None = None) -> int:
+    """Run the notifier and its web endpoint until a stop signal (first waiting for the brokers, /readyz false)."""
     secrets = resolve_secrets(routing, environ)
     config = NotifierConfig(
         bootstrap=args.bootstrap, group_id=args.group,
@@ -108,7 +110,8 @@ async def serve(args: argparse.Namespace, routing: Routing, contacts: Contacts, 
         notifier = Notifier(config, routing, contacts, build_channels(routing, secrets, session), metrics)
         runner = await start_web(metrics, notifier.ready, args.web_host, args.web_port) if args.web_port else None
         try:
-            await notifier.run(stop)
+            if await connect.wait_for_kafka({"bootstrap_servers": config.bootstrap}, timeout_s=connect_timeout_s, stop=stop):
+                await notifier.run(stop)
         finally:
             if runner is not None:
                 await runner.cleanup()
@@ -130,8 +133,15 @@ def main(argv: list[str]) -> int:
             print(describe(routing, contacts))
             return 0
         resolve_secrets(routing, environ)  # fail before touching Kafka
+        connect_timeout_s = connect.connect_timeout(environ)
         configure_logging(args.log_level)
-        return asyncio.run(serve(args, routing, contacts, environ))
-    except (RoutingError, ContactsError, SecretsError) as exc:
+        return asyncio.run(serve(args, routing, contacts, environ, connect_timeout_s))
+    except (RoutingError, ContactsError, SecretsError, ValueError) as exc:
         print(f"monitor notify: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except connect.BrokerUnreachable as exc:
+        print(f"monitor notify: {exc}", file=sys.stderr)
+        return connect.EXIT_UNREACHABLE_LONG_RUNNING
+    except connect.CONNECTION_ERRORS:   # reached at first, then lost while starting
+        print(f"monitor notify: {connect.unreachable(args.bootstrap)}", file=sys.stderr)
+        return connect.EXIT_UNREACHABLE_LONG_RUNNING

@@ -13,6 +13,7 @@ import structlog
 
 from monitor.core.case import Engine
 from monitor.core.policy import PolicyError
+from monitor.runtime import connect
 from monitor.stream.clock import Clock
 from monitor.stream.config import ConfigError, WorkerConfig, add_arguments, config_from
 from monitor.stream.observer import WorkerObserver
@@ -24,8 +25,12 @@ log = structlog.get_logger("monitor.stream.worker")
 
 async def serve(config: WorkerConfig, engine: Engine, clock: Clock | None = None,
                 observer: WorkerObserver | None = None, install_signals: bool = True,
-                stop: asyncio.Event | None = None) -> int:
-    """Run a worker (and its HTTP endpoints) until SIGTERM/SIGINT or `stop`; 0 on a clean stop."""
+                stop: asyncio.Event | None = None, connect_timeout_s: float | None = None) -> int:
+    """Run a worker (and its HTTP endpoints) until SIGTERM/SIGINT or `stop`; 0 on a clean stop.
+
+    The worker waits for its brokers first (retrying, /readyz false), at most `connect_timeout_s`
+    (None: as long as it takes); then BrokerUnreachable.
+    """
     registry = None
     if observer is None and config.web_port:
         from prometheus_client import CollectorRegistry
@@ -40,7 +45,7 @@ async def serve(config: WorkerConfig, engine: Engine, clock: Clock | None = None
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.request_stop)
     server = await _start_http(registry, worker, config) if registry is not None else None
-    task = asyncio.create_task(worker.run(), name="sla-worker")
+    task = asyncio.create_task(_connect_then_run(worker, connect_timeout_s), name="sla-worker")
     stop_waiter = asyncio.create_task(worker._stopping.wait())
     relay = asyncio.create_task(_relay_stop(stop, worker)) if stop is not None else None
     code = 0
@@ -61,6 +66,11 @@ async def serve(config: WorkerConfig, engine: Engine, clock: Clock | None = None
         if server is not None:
             await server.stop()
     return code
+
+
+async def _connect_then_run(worker: Worker, connect_timeout_s: float | None) -> None:
+    if await connect.wait_for_kafka(worker.config.kafka.client_kwargs(), timeout_s=connect_timeout_s, stop=worker._stopping):
+        await worker.run()
 
 
 async def _relay_stop(stop: asyncio.Event, worker: Worker) -> None:
@@ -103,18 +113,26 @@ def main(argv: list[str]) -> int:
         config = config_from(args, os.environ)
         if not config.kafka.bootstrap:
             raise ConfigError("KAFKA_BROKER / --broker is required (`monitor run` starts an embedded broker)")
+        connect_timeout_s = connect.connect_timeout(os.environ)
         engine = load_engine(config)
-    except (ConfigError, PolicyError, OSError) as exc:
+    except (ConfigError, PolicyError, OSError, ValueError) as exc:
         print(f"monitor worker: {exc}", file=sys.stderr)
         return 2
     from monitor.observe.logging import configure_logging
 
     configure_logging(config.log_level)
     try:
-        return asyncio.run(serve(config, engine))
+        return asyncio.run(serve(config, engine, connect_timeout_s=connect_timeout_s))
     except (TopicsError, WorkerStartError) as exc:
         print(f"monitor worker: {exc}", file=sys.stderr)
         return 2
+    except connect.BrokerUnreachable as exc:
+        print(f"monitor worker: {exc}", file=sys.stderr)
+        return connect.EXIT_UNREACHABLE_LONG_RUNNING
+    except connect.CONNECTION_ERRORS:   # reached at first, then lost while starting
+        bootstrap = config.kafka.bootstrap or ""
+        print(f"monitor worker: {connect.unreachable(bootstrap)}", file=sys.stderr)
+        return connect.EXIT_UNREACHABLE_LONG_RUNNING
     except WorkerFailure as exc:   # logged where it happened; the group moves the partitions on
         print(f"monitor worker: stopped: {exc}", file=sys.stderr)
         return 1

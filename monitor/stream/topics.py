@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.runtime.connect import BrokerUnreachable
 from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, add_arguments, config_from
 
 #: Error code the brokers answer when a topic already exists.
@@ -192,6 +193,14 @@ async def check_copartitioned(kafka: KafkaSettings, topics: TopicNames, timeout_
     return next(iter(counts.values()))
 
 
+async def _apply_once(kafka: KafkaSettings, specs: Sequence[TopicSpec]) -> ApplyReport:
+    """One-shot: BrokerUnreachable (one line) when the brokers do not answer, else apply."""
+    from monitor.runtime.connect import require_kafka
+
+    await require_kafka(kafka.client_kwargs())
+    return await apply_topics(kafka, specs)
+
+
 def main(argv: list[str]) -> int:
     """`monitor topics apply [--partitions N] [--replication-factor N]`: create missing, report drift."""
     parser = argparse.ArgumentParser(prog="monitor topics", description="manage the worker's topics")
@@ -208,8 +217,8 @@ def main(argv: list[str]) -> int:
             raise ConfigError("KAFKA_BROKER / --broker is required for `topics apply`")
         specs = load_specs(config.topics, args.spec, partitions=args.partitions,
                            replication_factor=args.replication_factor)
-        report = asyncio.run(apply_topics(config.kafka, specs))
-    except (ConfigError, TopicsError, OSError) as exc:
+        report = asyncio.run(_apply_once(config.kafka, specs))
+    except (ConfigError, TopicsError, BrokerUnreachable, OSError) as exc:
         print(f"monitor topics: {exc}", file=sys.stderr)
         return 2
     for line in report.lines():
