@@ -68,6 +68,6 @@ def test_simulate_reports_bad_arguments(tmp_path: Path) -> None:
 def test_policies_table_lists_every_cell(capsys: object) -> None:
     assert policies_cli.main([]) == 0
     text = capsys.readouterr().out  # type: ignore[attr-defined]
-    assert re.search(r"adobe-enterprise +first_response +P2 +24x5 +1h +0.75/0.9 +none +japan: business_hours", text)
+    assert re.search(r"adobe-enterprise +first_response +P2 +24x5 +1h +0.75/0.9 +- +none +japan: business_hours", text)
     assert "japan: business_hours" in text
     assert text.count("untimed") == 9

@@ -6,15 +6,15 @@ the bottom convert from and to aware datetimes.
 
 A calendar is a set of half-open windows [open, close). `covered_us(start, end)` measures the
 covered time between two instants and `add_us(start, amount)` finds the instant at which
-`amount` covered microseconds have elapsed since `start`. Both jump window to window (one
-window per local day at most), never step minutes. A target that runs out exactly at a
-window's close is due at that close instant.
+`amount` covered microseconds have elapsed since `start`. Both jump window to window (each
+local day's windows are computed once from the weekly schedule and cached), never step
+minutes. A target that runs out exactly at a window's close is due at that close instant.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -86,12 +86,139 @@ class AlwaysCovered(Coverage):
         return True
 
 
-class DailyWindows(Coverage):
-    """At most one window per local day, on chosen weekdays, minus holidays.
+#: Local seconds since midnight [start, end) of one opening on a weekday; end may be 86_400 (24:00).
+Span = tuple[int, int]
+DAY_SECONDS = 86_400
+DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WINDOW_CACHE_MAX = 100_000
+
+
+class WeeklyWindows(Coverage):
+    """Openings per weekday (any number, split shifts included), minus holiday dates.
+
+    `week` maps a weekday (0 = Monday) to its spans in local seconds since midnight, ascending
+    and not overlapping; a span may end at 86_400 (24:00), which is the next local midnight, so
+    a span ending at 24:00 and the next day's span starting at 00:00 meet at one instant: one
+    continuous stretch, across daylight-saving changes too. Local days are real local days (23
+    or 25 hours on a change). The windows of each local day are computed once and cached, so
+    arithmetic jumps from window to window and never steps minutes.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        zone: ZoneInfo,
+        week: Mapping[int, Sequence[Span]],
+        holidays: Container[date] | None = None,
+    ) -> None:
+        spans: list[tuple[Span, ...]] = []
+        for weekday in range(7):
+            day = tuple(week.get(weekday, ()))
+            previous_end = 0
+            for begin, end in day:
+                if not 0 <= begin < end <= DAY_SECONDS or begin < previous_end:
+                    raise ValueError(f"{name}: {DAY_NAMES[weekday]}: openings must be ascending, non-empty and not overlap")
+                previous_end = end
+            spans.append(day)
+        if not any(spans):
+            raise ValueError(f"{name}: no weekday is covered")
+        self.name = name
+        self.zone = zone
+        self.week: tuple[tuple[Span, ...], ...] = tuple(spans)
+        self.holidays = holidays
+        self._windows: dict[int, tuple[tuple[int, int], ...]] = {}
+
+    def day_seconds(self) -> tuple[int, ...]:
+        """Covered local seconds of each open weekday (the business-day lengths)."""
+        return tuple(sum(end - begin for begin, end in day) for day in self.week if day)
+
+    def windows(self, ordinal: int) -> tuple[tuple[int, int], ...]:
+        """The [open, close) windows (epoch µs, ascending) of a local day, by date ordinal."""
+        found = self._windows.get(ordinal)
+        if found is not None:
+            return found
+        day = date.fromordinal(ordinal)
+        spans = self.week[day.weekday()]
+        built: list[tuple[int, int]] = []
+        if spans and not (self.holidays is not None and day in self.holidays):
+            last = -(2**62)
+            for begin, end in spans:
+                opens = max(self._local_instant(day, begin), last)
+                closes = self._local_instant(day, end)
+                if closes > opens:  # a span inside a skipped (spring-forward) hour has no instant
+                    built.append((opens, closes))
+                    last = closes
+        found = tuple(built)
+        if len(self._windows) > _WINDOW_CACHE_MAX:
+            self._windows.clear()
+        self._windows[ordinal] = found
+        return found
+
+    def _local_instant(self, day: date, seconds: int) -> int:
+        """Epoch µs of a local wall-clock time of a day; 86_400 is the next local midnight."""
+        if seconds >= DAY_SECONDS:
+            return to_us(datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone))
+        hour, rest = divmod(seconds, 3600)
+        return to_us(datetime.combine(day, time(hour, rest // 60, rest % 60), tzinfo=self.zone))
+
+    def local_ordinal(self, at: int) -> int:
+        """Date ordinal of the local day containing the instant."""
+        return datetime.fromtimestamp(at // US_PER_S, self.zone).toordinal()
+
+    def covered_us(self, start: int, end: int) -> int:
+        """Covered microseconds in [start, end), summed window by window."""
+        if end <= start:
+            return 0
+        total = 0
+        # One day past the end's local day: where midnight repeats (a fall-back at 00:00), the
+        # next day's first window can begin while the local date is still the previous one.
+        for ordinal in range(self.local_ordinal(start), self.local_ordinal(end) + 2):
+            for opens, closes in self.windows(ordinal):
+                lo = opens if opens > start else start
+                hi = closes if closes < end else end
+                if hi > lo:
+                    total += hi - lo
+        return total
+
+    def add_us(self, start: int, amount: int) -> int:
+        """Walk windows from `start` until `amount` covered microseconds are used up."""
+        if amount <= 0:
+            return start
+        remaining = amount
+        ordinal = self.local_ordinal(start)
+        empty_days = 0
+        windows = self.windows
+        while empty_days < MAX_EMPTY_DAYS:
+            found = windows(ordinal)
+            ordinal += 1
+            used = False
+            for opens, closes in found:
+                if closes <= start:
+                    continue
+                used = True
+                begin = opens if opens > start else start
+                available = closes - begin
+                if remaining <= available:
+                    return begin + remaining
+                remaining -= available
+            empty_days = 0 if used else empty_days + 1
+        raise CoverageError(f"{self.name}: no covered time in {MAX_EMPTY_DAYS} days")
+
+    def is_covered(self, at: int) -> bool:
+        """Whether the instant lies inside a window of its local day (or of the next one)."""
+        ordinal = self.local_ordinal(at)
+        return any(opens <= at < closes for day in (ordinal, ordinal + 1) for opens, closes in self.windows(day))
+
+
+def _seconds(at: time) -> int:
+    return at.hour * 3600 + at.minute * 60 + at.second
+
+
+class DailyWindows(WeeklyWindows):
+    """One window per local day, the same on chosen weekdays, minus holidays.
 
     `open_at`/`close_at` are local wall-clock times; `close_at=None` means the end of the
     local day (the next local midnight), so 24x5 is weekdays 0-4 from 00:00 to None.
-    Local days are real local days: a daylight-saving day lasts 23 or 25 hours.
     """
 
     def __init__(
@@ -107,79 +234,22 @@ class DailyWindows(Coverage):
             raise ValueError(f"{name}: close {close_at} must be after open {open_at}")
         if not weekdays:
             raise ValueError(f"{name}: no weekday is covered")
-        self.name = name
-        self.zone = zone
+        span = (_seconds(open_at), DAY_SECONDS if close_at is None else _seconds(close_at))
+        super().__init__(name, zone, {weekday: (span,) for weekday in weekdays}, holidays)
         self.weekdays = weekdays
         self.open_at = open_at
         self.close_at = close_at
-        self.holidays = holidays
-        self._windows: dict[int, tuple[int, int] | None] = {}
 
-    def window(self, ordinal: int) -> tuple[int, int] | None:
-        """The [open, close) window of a local day (by date ordinal), or None."""
-        try:
-            return self._windows[ordinal]
-        except KeyError:
-            pass
-        day = date.fromordinal(ordinal)
-        found: tuple[int, int] | None = None
-        if day.weekday() in self.weekdays and not (self.holidays is not None and day in self.holidays):
-            opens = datetime.combine(day, self.open_at, tzinfo=self.zone)
-            if self.close_at is None:
-                closes = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone)
-            else:
-                closes = datetime.combine(day, self.close_at, tzinfo=self.zone)
-            found = (to_us(opens), to_us(closes))
-        if len(self._windows) > 100_000:
-            self._windows.clear()
-        self._windows[ordinal] = found
-        return found
 
-    def local_ordinal(self, at: int) -> int:
-        """Date ordinal of the local day containing the instant."""
-        return datetime.fromtimestamp(at // US_PER_S, self.zone).toordinal()
+class HolidayDates:
+    """Closed local days: a `holidays` package calendar (optional) plus explicit dates."""
 
-    def covered_us(self, start: int, end: int) -> int:
-        """Covered microseconds in [start, end), summed window by window."""
-        if end <= start:
-            return 0
-        total = 0
-        last = self.local_ordinal(end)
-        for ordinal in range(self.local_ordinal(start), last + 1):
-            found = self.window(ordinal)
-            if found is None:
-                continue
-            lo = found[0] if found[0] > start else start
-            hi = found[1] if found[1] < end else end
-            if hi > lo:
-                total += hi - lo
-        return total
+    def __init__(self, country: Container[date] | None = None, dates: Iterable[date] = ()) -> None:
+        self.country = country
+        self.dates = frozenset(dates)
 
-    def add_us(self, start: int, amount: int) -> int:
-        """Walk windows from `start` until `amount` covered microseconds are used up."""
-        if amount <= 0:
-            return start
-        remaining = amount
-        ordinal = self.local_ordinal(start)
-        empty_days = 0
-        while empty_days < MAX_EMPTY_DAYS:
-            found = self.window(ordinal)
-            ordinal += 1
-            if found is None or found[1] <= start:
-                empty_days += 1
-                continue
-            empty_days = 0
-            begin = found[0] if found[0] > start else start
-            available = found[1] - begin
-            if remaining <= available:
-                return begin + remaining
-            remaining -= available
-        raise CoverageError(f"{self.name}: no covered time in {MAX_EMPTY_DAYS} days")
-
-    def is_covered(self, at: int) -> bool:
-        """Whether the instant lies inside its local day's window."""
-        found = self.window(self.local_ordinal(at))
-        return found is not None and found[0] <= at < found[1]
+    def __contains__(self, day: object) -> bool:
+        return day in self.dates or (self.country is not None and day in self.country)
 
 
 WEEKDAYS = frozenset(range(5))

@@ -10,9 +10,11 @@ Rules (README "SLA engine" has the full list):
 - `first_response` stops at the first agent response and is never paused; `update` stops and
   restarts (next cycle) at every agent response; `resolution` stops at resolved/closed;
   `update` and `resolution` pause while the status is `pending_customer`;
-- thresholds (warning fractions, then 1.0) fire once per (case, metric, cycle, threshold) at
-  the instant covered elapsed time reaches them; an event first fires every crossing strictly
-  before its own instant, so a response at exactly the due instant is in time;
+- thresholds (warnings, then 1.0, then escalations) fire once per (case, metric, cycle,
+  threshold) at the instant covered elapsed time reaches them: `sla.near_breach` before the
+  due instant, `sla.breach` at it, `sla.overdue` at each escalation level after it while the
+  clock still runs; an event first fires every crossing strictly before its own instant, so a
+  response at exactly the due instant (or a level's instant) is in time for it;
 - a plan or priority change re-targets running metrics from their start; crossings that the
   new target puts at or before the change are emitted then, with `at` = their crossing instant;
 - `resolved`/`closed` stop every metric (`sla.met`); `reopened` within the plan's reopen window
@@ -289,12 +291,16 @@ class Engine:
             thresholds = []
             for threshold in rule.thresholds if rule is not None else ():
                 crossing = None if clock.paused else self._crossing(state, clock, rule, threshold)  # type: ignore[arg-type]
-                thresholds.append({
+                entry: dict[str, Any] = {
                     "threshold": threshold,
                     "at": ev.format_time(crossing) if crossing is not None else None,
                     "emitted": threshold in clock.fired,
                     "event_id": ev.event_id_for(state.case_id, clock.metric, clock.cycle, threshold),
-                })
+                }
+                offset = rule.level(threshold).offset  # type: ignore[union-attr]
+                if offset is not None:
+                    entry["offset"] = offset
+                thresholds.append(entry)
             view["metrics"].append({
                 "metric": clock.metric, "cycle": clock.cycle,
                 "clock": "stopped" if not clock.running else "paused" if clock.paused else "running",
@@ -486,8 +492,7 @@ class Engine:
             if stop is not None:
                 assert begin is not None
                 paused += coverage.covered_us(begin, stop)
-        amount = round(threshold * rule.target_seconds * US_PER_S)
-        return coverage.add_us(clock.started_at, amount + paused)
+        return coverage.add_us(clock.started_at, rule.level(threshold).amount_us + paused)
 
     def _fire(self, state: CaseState, upto: int, inclusive: bool, now: int, step: Step) -> None:
         """Emit every unfired crossing before `upto` (at or before when inclusive)."""
@@ -508,14 +513,18 @@ class Engine:
                 if due is None:
                     due = self._crossing(state, clock, rule, 1.0)
                 clock.fired.append(threshold)
-                kind = ev.BREACH if threshold >= 1.0 else ev.NEAR_BREACH
-                fired.append(self._event(state, clock, rule, kind, threshold, crossing, now, due))
+                kind = ev.BREACH if threshold == 1.0 else ev.NEAR_BREACH if threshold < 1.0 else ev.OVERDUE
+                level = rule.level(threshold)
+                overdue = level.offset_seconds if kind == ev.OVERDUE else None
+                fired.append(self._event(state, clock, rule, kind, threshold, crossing, now, due,
+                                         offset=level.offset, overdue_seconds=overdue))
         fired.sort(key=lambda e: (e.at, e.metric))
         step.emitted.extend(fired)
 
     def _event(
         self, state: CaseState, clock: Clock, rule: Rule | None, kind: str, threshold: float | None,
         at: int, now: int, due: int | None, breached: bool | None = None, elapsed_seconds: float | None = None,
+        offset: str | None = None, overdue_seconds: int | None = None,
     ) -> SlaEvent:
         assert state.plan is not None
         return SlaEvent(
@@ -525,6 +534,7 @@ class Engine:
             target_seconds=rule.target_seconds if rule is not None else None,
             started_at=clock.started_at, due_at=due, at=at, emitted_at=now,
             policy_version=self.catalog.version, breached=breached, elapsed_seconds=elapsed_seconds,
+            offset=offset, overdue_seconds=overdue_seconds,
         )
 
     # ------------------------------------------------------------------ bookkeeping

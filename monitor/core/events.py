@@ -66,6 +66,8 @@ REASONS = (
 NEAR_BREACH = "sla.near_breach"
 BREACH = "sla.breach"
 MET = "sla.met"
+#: An escalation level (`escalations = ["+1h"]`) reached by a clock still running after its breach.
+OVERDUE = "sla.overdue"
 _EVENT_NAMESPACE = uuid.UUID("6f1d1c1e-5b1a-4c39-9a53-2d8f5b0e7a11")
 
 
@@ -128,7 +130,7 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class SlaEvent:
-    """An emitted SLA event: near-breach, breach or met."""
+    """An emitted SLA event: near-breach, breach, overdue or met."""
 
     type: str
     case_id: str
@@ -148,6 +150,10 @@ class SlaEvent:
     policy_version: str
     breached: bool | None = None
     elapsed_seconds: float | None = None
+    #: The warning or escalation offset as written in the policy ('-30m', '+1h'), if any.
+    offset: str | None = None
+    #: sla.overdue only: the level's covered seconds after the due instant.
+    overdue_seconds: int | None = None
 
     @property
     def event_id(self) -> str:
@@ -156,8 +162,8 @@ class SlaEvent:
 
     @property
     def topic_kind(self) -> str:
-        """Which output topic: 'near_breach', 'breach' or 'status'."""
-        return {NEAR_BREACH: "near_breach", BREACH: "breach"}.get(self.type, "status")
+        """Which output topic: 'near_breach', 'breach' (sla.breach and sla.overdue) or 'status'."""
+        return {NEAR_BREACH: "near_breach", BREACH: "breach", OVERDUE: "breach"}.get(self.type, "status")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the output contract (topics/schemas/sla-event.json)."""
@@ -183,6 +189,10 @@ class SlaEvent:
         if self.type == MET:
             body["breached"] = bool(self.breached)
             body["elapsed_seconds"] = self.elapsed_seconds
+        if self.offset is not None:
+            body["offset"] = self.offset
+        if self.overdue_seconds is not None:
+            body["overdue_seconds"] = self.overdue_seconds
         return body
 
 

@@ -1,9 +1,11 @@
 """The policy catalog: plans, priorities, regions, calendars and targets, loaded from TOML.
 
 `load_catalog(path)` validates the whole file and raises `PolicyError` naming the file, the key
-and the problem. `Catalog.rule(plan, priority, region, metric)` answers which calendar, target
-and warning fractions apply to one case metric; `Catalog.coverage(...)` builds (and caches)
-the calendar itself.
+and the problem. `Catalog.rule(plan, priority, region, metric)` answers which calendar, target,
+warnings and escalation levels apply to one case metric; `Catalog.coverage(...)` builds (and
+caches) the calendar itself: a built-in one (`24x7`, `24x5`, the region's `business_hours`) or a
+named `[calendars.NAME]` with its own week schedule and holidays. docs/policy.md is the
+reference of the file format.
 """
 
 from __future__ import annotations
@@ -11,17 +13,28 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass
-from datetime import time
+from dataclasses import dataclass, field
+from datetime import date, time
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from monitor.core.calendar import AlwaysCovered, Coverage, business_hours, twenty_four_five
+from monitor.core.calendar import (
+    DAY_NAMES,
+    DAY_SECONDS,
+    US_PER_S,
+    AlwaysCovered,
+    Coverage,
+    HolidayDates,
+    Span,
+    WeeklyWindows,
+    business_hours,
+    twenty_four_five,
+)
 
 METRICS: tuple[str, ...] = ("first_response", "resolution", "update")
 CALENDARS: tuple[str, ...] = ("24x7", "24x5", "business_hours")
@@ -29,6 +42,7 @@ BUNDLED = "catalog.toml"
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
 _BUSINESS_DAYS = re.compile(r"^\s*(\d+)\s+business[_ ]days?\s*$")
+_SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*-\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
 
 
 class PolicyError(ValueError):
@@ -84,6 +98,35 @@ def parse_target(text: str) -> Target:
     return Target(seconds=parse_duration(text))
 
 
+def parse_offset(text: str, sign: str) -> int:
+    """'-30m' (sign '-') or '+1h' (sign '+') -> seconds (> 0)."""
+    if not text.strip().startswith(sign):
+        raise ValueError(f"{text!r} must start with {sign!r}, like {sign}30m")
+    try:
+        return parse_duration(text.strip()[1:])
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not an offset like {sign}30m, {sign}1h or {sign}1h30m") from exc
+
+
+def _clock_seconds(hours: str, minutes: str, seconds: str | None) -> int | None:
+    h, m, s = int(hours), int(minutes), int(seconds or 0)
+    if m > 59 or s > 59 or h > 24 or (h == 24 and (m or s)):
+        return None
+    return h * 3600 + m * 60 + s
+
+
+def parse_span(text: str) -> Span:
+    """'08:00-12:00' -> local seconds (28800, 43200); '24:00' is the end of the day."""
+    match = _SPAN.match(text)
+    begin = _clock_seconds(*match.group(1, 2, 3)) if match else None
+    end = _clock_seconds(*match.group(4, 5, 6)) if match else None
+    if begin is None or end is None:
+        raise ValueError(f"{text!r} is not an opening like '08:00-12:00' (00:00 to 24:00)")
+    if end <= begin or begin >= DAY_SECONDS:
+        raise ValueError(f"{text!r} must end after it starts (use '00:00-24:00' for a whole day)")
+    return begin, end
+
+
 # --------------------------------------------------------------------------- file schema
 
 
@@ -91,18 +134,89 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Fraction = Annotated[float, Field(gt=0, lt=1)]
-
-
 class HolidaySpec(_Strict):
-    country: str
-    subdiv: str | None = None
+    """Closed local days: a country (and subdivision) of the `holidays` package, and/or dates."""
+
+    country: str | None = None
+    subdivision: str | None = Field(default=None, validation_alias=AliasChoices("subdivision", "subdiv"))
+    dates: list[date] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_subdivision_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "subdiv" in data and "subdivision" in data:
+            raise ValueError("give 'subdivision' or its alias 'subdiv', not both")
+        return data
+
+    @model_validator(mode="after")
+    def _complete(self) -> HolidaySpec:
+        if self.subdivision is not None and self.country is None:
+            raise ValueError(f"subdivision {self.subdivision!r} needs a country")
+        if self.country is None and not self.dates:
+            raise ValueError("holidays need a country, dates, or both")
+        return self
+
+    def describe(self) -> str:
+        """'DE-BY holidays + 2 dates'."""
+        parts = []
+        if self.country:
+            parts.append(f"{self.country}{'-' + self.subdivision if self.subdivision else ''} holidays")
+        if self.dates:
+            parts.append(f"{len(self.dates)} date{'s' if len(self.dates) != 1 else ''} ({', '.join(d.isoformat() for d in self.dates)})")
+        return " + ".join(parts)
+
+
+class WeekSpec(_Strict):
+    """Openings per weekday, e.g. tue = ["08:00-12:00", "13:00-18:00"]; days left out are closed."""
+
+    mon: list[str] = []
+    tue: list[str] = []
+    wed: list[str] = []
+    thu: list[str] = []
+    fri: list[str] = []
+    sat: list[str] = []
+    sun: list[str] = []
+
+    @field_validator("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    @classmethod
+    def _spans(cls, value: list[str]) -> list[str]:
+        spans = [parse_span(text) for text in value]
+        for (text_a, a), (text_b, b) in zip(zip(value, spans, strict=True), zip(value[1:], spans[1:], strict=True), strict=False):
+            if b[0] < a[1]:
+                raise ValueError(f"{text_b!r} must start at or after the end of {text_a!r} (ascending, not overlapping)")
+        return value
+
+    @model_validator(mode="after")
+    def _some_day(self) -> WeekSpec:
+        if not any(getattr(self, day) for day in DAY_NAMES):
+            raise ValueError("no day has an opening")
+        return self
+
+    def spans(self) -> dict[int, tuple[Span, ...]]:
+        """Weekday (0 = Monday) -> its spans in local seconds."""
+        return {index: tuple(parse_span(t) for t in getattr(self, day)) for index, day in enumerate(DAY_NAMES)}
+
+
+class CalendarSpec(_Strict):
+    """A named calendar: week schedule, optional fixed zone, optional holidays."""
+
+    timezone: str | None = None
+    week: WeekSpec
+    holidays: HolidaySpec | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            _zone_or_error(value)
+        return value
 
 
 class RegionSpec(_Strict):
     timezone: str
-    open: str
-    close: str
+    open: str | None = None
+    close: str | None = None
+    week: WeekSpec | None = None
     holidays: HolidaySpec | None = None
 
     @field_validator("timezone")
@@ -113,21 +227,44 @@ class RegionSpec(_Strict):
 
     @field_validator("open", "close")
     @classmethod
-    def _clock(cls, value: str) -> str:
-        _clock_time(value)
+    def _clock(cls, value: str | None) -> str | None:
+        if value is not None:
+            _clock_time(value)
         return value
 
     @model_validator(mode="after")
     def _order(self) -> RegionSpec:
+        if self.week is not None:
+            if self.open is not None or self.close is not None:
+                raise ValueError("give either open/close or week, not both")
+            return self
+        if self.open is None or self.close is None:
+            raise ValueError("business hours need open and close (or a week schedule)")
         if _clock_time(self.close) <= _clock_time(self.open):
             raise ValueError(f"close {self.close} must be after open {self.open}")
         return self
 
 
+def _check_warnings(value: list[float | str] | None) -> list[float | str] | None:
+    for item in value or ():
+        if isinstance(item, str):
+            parse_offset(item, "-")
+        elif not 0 < item < 1:
+            raise ValueError(f"warning {item!r} must be a fraction between 0 and 1 (exclusive) or an offset like '-30m'")
+    return value
+
+
+def _check_escalations(value: list[str] | None) -> list[str] | None:
+    for item in value or ():
+        parse_offset(item, "+")
+    return value
+
+
 class CellSpec(_Strict):
-    calendar: Literal["24x7", "24x5", "business_hours"]
+    calendar: str
     target: str
-    warnings: list[Fraction] | None = None
+    warnings: list[float | str] | None = None
+    escalations: list[str] | None = None
 
     @field_validator("target")
     @classmethod
@@ -135,13 +272,17 @@ class CellSpec(_Strict):
         parse_target(value)
         return value
 
+    _warnings = field_validator("warnings")(_check_warnings)
+    _escalations = field_validator("escalations")(_check_escalations)
+
 
 class PlanSpec(_Strict):
     title: str = ""
     aliases: list[str] = []
     priorities: list[str] = Field(min_length=1)
     reopen_window: str | None = None
-    warnings: list[Fraction] | None = None
+    warnings: list[float | str] | None = None
+    escalations: list[str] | None = None
     first_response: dict[str, CellSpec] = {}
     resolution: dict[str, CellSpec] = {}
     update: dict[str, CellSpec] = {}
@@ -152,6 +293,9 @@ class PlanSpec(_Strict):
         if value is not None:
             parse_duration(value)
         return value
+
+    _warnings = field_validator("warnings")(_check_warnings)
+    _escalations = field_validator("escalations")(_check_escalations)
 
     @model_validator(mode="after")
     def _cells(self) -> PlanSpec:
@@ -168,18 +312,35 @@ class OverrideSpec(_Strict):
     plans: list[str]
     priorities: list[str]
     regions: list[str]
-    calendar: Literal["24x7", "24x5", "business_hours"]
+    calendar: str
 
 
 class CatalogSpec(_Strict):
     version: str | None = None
-    warnings: list[Fraction] = [0.75, 0.9]
+    warnings: list[float | str] = [0.75, 0.9]
+    escalations: list[str] = []
+    calendars: dict[str, CalendarSpec] = {}
     regions: dict[str, RegionSpec] = Field(min_length=1)
     plans: dict[str, PlanSpec] = Field(min_length=1)
     overrides: list[OverrideSpec] = []
 
+    _warnings = field_validator("warnings")(_check_warnings)
+    _escalations = field_validator("escalations")(_check_escalations)
+
     @model_validator(mode="after")
     def _references(self) -> CatalogSpec:
+        for name in self.calendars:
+            if name in CALENDARS:
+                raise ValueError(f"calendars.{name}: {name!r} is a built-in calendar; choose another name")
+        known = (*CALENDARS, *self.calendars)
+        for plan_id, plan in self.plans.items():
+            for metric in METRICS:
+                for priority, cell in getattr(plan, metric).items():
+                    if cell.calendar not in known:
+                        raise ValueError(
+                            f"plans.{plan_id}.{metric}.{priority}.calendar: unknown calendar {cell.calendar!r}; "
+                            f"expected one of {', '.join(known)}"
+                        )
         seen: dict[str, str] = {}
         for plan_id, plan in self.plans.items():
             for name in [plan_id, *plan.aliases]:
@@ -193,6 +354,8 @@ class CatalogSpec(_Strict):
             for region in override.regions:
                 if region not in self.regions:
                     raise ValueError(f"overrides[{index}].regions: unknown region {region!r}")
+            if override.calendar not in known:
+                raise ValueError(f"overrides[{index}].calendar: unknown calendar {override.calendar!r}; expected one of {', '.join(known)}")
         return self
 
 
@@ -213,40 +376,115 @@ def _clock_time(text: str) -> time:
 # --------------------------------------------------------------------------- resolved catalog
 
 
+def _equal_day_seconds(week: dict[int, tuple[Span, ...]]) -> int | None:
+    """The common covered length of every open weekday, None when open days differ."""
+    lengths = {sum(end - begin for begin, end in spans) for spans in week.values() if spans}
+    return lengths.pop() if len(lengths) == 1 else None
+
+
 @dataclass(frozen=True, slots=True)
 class Region:
-    """A support region: its zone and business hours."""
+    """A support region: its zone, business hours (open/close or a week schedule), holidays."""
 
     name: str
     timezone: str
-    open_at: time
-    close_at: time
+    open_at: time | None
+    close_at: time | None
+    holidays: HolidaySpec | None
+    week: dict[int, tuple[Span, ...]] = field(default_factory=dict)
+
+    @property
+    def business_day_seconds(self) -> int | None:
+        """Length of one business day, the unit of 'N business days'; None when the days differ."""
+        return _equal_day_seconds(self.week)
+
+
+@dataclass(frozen=True, slots=True)
+class NamedCalendar:
+    """A `[calendars.NAME]` entry: week schedule, fixed zone (or None), holidays."""
+
+    name: str
+    timezone: str | None
+    week: dict[int, tuple[Span, ...]]
     holidays: HolidaySpec | None
 
     @property
-    def business_day_seconds(self) -> int:
-        """Length of one business day (close - open), the unit of 'N business days'."""
-        return (self.close_at.hour * 3600 + self.close_at.minute * 60 + self.close_at.second) - (
-            self.open_at.hour * 3600 + self.open_at.minute * 60 + self.open_at.second
-        )
+    def business_day_seconds(self) -> int | None:
+        """Length of one business day; None when the open days differ in length."""
+        return _equal_day_seconds(self.week)
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One threshold of a rule: a warning (< 1), the breach (1.0) or an escalation (> 1).
+
+    `threshold` is the fraction of the target it resolves to (the key of the emitted event and
+    its `event_id`); `amount_us` the covered time from the clock's start at which it fires;
+    `offset` the text as written ('-30m', '+1h') and `offset_seconds` its signed seconds.
+    """
+
+    threshold: float
+    amount_us: int
+    offset: str | None = None
+    offset_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """What applies to one case metric: calendar, target (None = untimed), warning fractions."""
+    """What applies to one case metric: calendar, target (None = untimed), warnings, escalations."""
 
     metric: str
     calendar: str
     target: Target
     target_seconds: int | None
     warnings: tuple[float, ...]
+    levels: tuple[Level, ...] = ()
+    _by_threshold: dict[float, Level] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_threshold.update({level.threshold: level for level in self.levels})
 
     @property
     def thresholds(self) -> tuple[float, ...]:
-        """Warning fractions then 1.0 (the breach), ascending; empty when untimed."""
-        if self.target_seconds is None:
-            return ()
-        return (*self.warnings, 1.0)
+        """Warning fractions, 1.0 (the breach), then escalation fractions, ascending; empty when untimed."""
+        return tuple(level.threshold for level in self.levels)
+
+    @property
+    def escalations(self) -> tuple[Level, ...]:
+        """The levels after the breach (`sla.overdue`)."""
+        return tuple(level for level in self.levels if level.threshold > 1.0)
+
+    def level(self, threshold: float) -> Level:
+        """The level of a threshold of this rule."""
+        return self._by_threshold[threshold]
+
+
+def resolve_levels(target_seconds: int, warnings: list[float | str], escalations: list[str]) -> tuple[Level, ...]:
+    """Warnings (fractions or '-offsets'), the breach and '+offset' escalations as ascending levels.
+
+    A fraction fires at round(fraction x target) covered µs (as it always did); an offset at
+    target -/+ offset exactly. Raises ValueError when a warning offset is not shorter than the target.
+    """
+    target_us = target_seconds * US_PER_S
+    found: list[Level] = []
+    for item in warnings:
+        if isinstance(item, str):
+            seconds = parse_offset(item, "-")
+            if seconds >= target_seconds:
+                raise ValueError(f"warning {item!r} is not shorter than the target ({target_seconds} s)")
+            found.append(Level((target_seconds - seconds) / target_seconds, target_us - seconds * US_PER_S, item.strip(), -seconds))
+        else:
+            found.append(Level(float(item), round(item * target_seconds * US_PER_S)))
+    found.append(Level(1.0, target_us))
+    for item in escalations:
+        seconds = parse_offset(item, "+")
+        found.append(Level((target_seconds + seconds) / target_seconds, target_us + seconds * US_PER_S, item.strip(), seconds))
+    levels: list[Level] = []
+    for level in sorted(found, key=lambda lv: (lv.amount_us, lv.threshold)):
+        if any(level.threshold == kept.threshold or level.amount_us == kept.amount_us for kept in levels):
+            continue
+        levels.append(level)
+    return tuple(levels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,8 +496,9 @@ class Plan:
     aliases: tuple[str, ...]
     priorities: tuple[str, ...]
     reopen_window_seconds: int | None
-    warnings: tuple[float, ...]
+    warnings: tuple[float | str, ...]
     cells: dict[str, dict[str, CellSpec]]
+    escalations: tuple[str, ...] = ()
 
 
 class Catalog:
@@ -268,9 +507,17 @@ class Catalog:
     def __init__(self, spec: CatalogSpec, version: str, source: str) -> None:
         self.version = version
         self.source = source
-        self.regions: dict[str, Region] = {
-            name: Region(name, r.timezone, _clock_time(r.open), _clock_time(r.close), r.holidays)
-            for name, r in spec.regions.items()
+        self.regions: dict[str, Region] = {}
+        for name, r in spec.regions.items():
+            if r.week is not None:
+                self.regions[name] = Region(name, r.timezone, None, None, r.holidays, r.week.spans())
+            else:
+                assert r.open is not None and r.close is not None
+                open_at, close_at = _clock_time(r.open), _clock_time(r.close)
+                span = (_time_seconds(open_at), _time_seconds(close_at))
+                self.regions[name] = Region(name, r.timezone, open_at, close_at, r.holidays, {d: (span,) for d in range(5)})
+        self.calendars: dict[str, NamedCalendar] = {
+            name: NamedCalendar(name, c.timezone, c.week.spans(), c.holidays) for name, c in spec.calendars.items()
         }
         self.plans: dict[str, Plan] = {}
         self._alias: dict[str, str] = {}
@@ -281,8 +528,9 @@ class Catalog:
                 aliases=tuple(p.aliases),
                 priorities=tuple(p.priorities),
                 reopen_window_seconds=parse_duration(p.reopen_window) if p.reopen_window else None,
-                warnings=tuple(sorted(p.warnings if p.warnings is not None else spec.warnings)),
+                warnings=tuple(p.warnings if p.warnings is not None else spec.warnings),
                 cells={m: dict(getattr(p, m)) for m in METRICS if getattr(p, m)},
+                escalations=tuple(p.escalations if p.escalations is not None else spec.escalations),
             )
             for name in (plan_id, *p.aliases):
                 self._alias[name] = plan_id
@@ -299,6 +547,11 @@ class Catalog:
     def metrics(self, plan_id: str) -> tuple[str, ...]:
         """Metrics the plan defines, in METRICS order."""
         return tuple(m for m in METRICS if m in self.plans[plan_id].cells)
+
+    def business_day_seconds(self, calendar: str, region: str) -> int | None:
+        """The business-day length 'N business days' counts in: a named calendar's own, else the region's."""
+        named = self.calendars.get(calendar)
+        return named.business_day_seconds if named is not None else self.regions[region].business_day_seconds
 
     def rule(self, plan_id: str, priority: str, region: str, metric: str) -> Rule | None:
         """The rule for one metric of a (plan, priority, region), None when the plan lacks it."""
@@ -317,31 +570,53 @@ class Catalog:
                     calendar = forced
             target = parse_target(cell.target)
             if target.business_days is not None:
-                seconds: int | None = target.business_days * self.regions[region].business_day_seconds
+                day = self.business_day_seconds(calendar, region)
+                if day is None:
+                    owner = f"calendar {calendar!r}" if calendar in self.calendars else f"region {region!r}"
+                    raise ValueError(
+                        f"target {cell.target!r}: the open days of {owner} differ in length, so a business day has no "
+                        "single length; give the target as a duration (e.g. '16h')"
+                    )
+                seconds: int | None = target.business_days * day
             else:
                 seconds = target.seconds
-            warnings = tuple(sorted(cell.warnings)) if cell.warnings is not None else plan.warnings
-            found = Rule(metric, calendar, target, seconds, warnings)
+            warnings = list(cell.warnings if cell.warnings is not None else plan.warnings)
+            escalations = list(cell.escalations if cell.escalations is not None else plan.escalations)
+            levels = resolve_levels(seconds, warnings, escalations) if seconds is not None else ()
+            fractions = tuple(level.threshold for level in levels if level.threshold < 1.0)
+            found = Rule(metric, calendar, target, seconds, fractions, levels)
         self._rules[key] = found
         return found
 
     def coverage(self, calendar: str, region: str, timezone: str | None = None) -> Coverage:
-        """The calendar for a region, in the case's own zone when it has one (cached)."""
-        key = (calendar, region, timezone if calendar != "24x7" else None)
+        """The calendar for a region, in the case's own zone when it has one (cached).
+
+        A named calendar with its own `timezone` uses that zone whatever the case says.
+        """
+        named = self.calendars.get(calendar)
+        if calendar == "24x7" or (named is not None and named.timezone is not None):
+            timezone = None
+        key = (calendar, region, timezone)
         try:
             return self._coverages[key]
         except KeyError:
             pass
         spec = self.regions[region]
-        zone = ZoneInfo(timezone or spec.timezone)
-        holidays = _holiday_calendar(spec.holidays.country, spec.holidays.subdiv) if spec.holidays else None
         built: Coverage
-        if calendar == "24x7":
+        if named is not None:
+            zone = ZoneInfo(named.timezone or timezone or spec.timezone)
+            built = WeeklyWindows(named.name, zone, named.week, holiday_dates(named.holidays))
+        elif calendar == "24x7":
             built = AlwaysCovered()
-        elif calendar == "24x5":
-            built = twenty_four_five(zone, holidays)
         else:
-            built = business_hours(zone, spec.open_at, spec.close_at, holidays)
+            zone = ZoneInfo(timezone or spec.timezone)
+            holidays = holiday_dates(spec.holidays)
+            if calendar == "24x5":
+                built = twenty_four_five(zone, holidays)
+            elif spec.open_at is not None and spec.close_at is not None:
+                built = business_hours(zone, spec.open_at, spec.close_at, holidays)
+            else:
+                built = WeeklyWindows("business_hours", zone, spec.week, holidays)
         self._coverages[key] = built
         return built
 
@@ -355,6 +630,18 @@ class Catalog:
                     if rule is not None and rule.target_seconds is not None:
                         found.add(rule.target_seconds)
         return sorted(found)
+
+
+def _time_seconds(at: time) -> int:
+    return at.hour * 3600 + at.minute * 60 + at.second
+
+
+def holiday_dates(spec: HolidaySpec | None) -> HolidayDates | None:
+    """The closed days a holiday spec names (country calendar and explicit dates), None without one."""
+    if spec is None:
+        return None
+    country = _holiday_calendar(spec.country, spec.subdivision) if spec.country else None
+    return HolidayDates(country, spec.dates)
 
 
 @lru_cache(maxsize=32)
@@ -383,14 +670,33 @@ def parse_catalog(text: str, source: str) -> Catalog:
         spec = CatalogSpec.model_validate(raw)
     except ValidationError as exc:
         raise PolicyError(_format_errors(source, exc)) from exc
-    for region in spec.regions.values():
-        if region.holidays is not None:
+    holders = [(f"regions.{n}", r.holidays) for n, r in spec.regions.items()]
+    holders += [(f"calendars.{n}", c.holidays) for n, c in spec.calendars.items()]
+    for where, holidays in holders:
+        if holidays is not None and holidays.country is not None:
             try:
-                _holiday_calendar(region.holidays.country, region.holidays.subdiv)
+                _holiday_calendar(holidays.country, holidays.subdivision)
             except NotImplementedError as exc:
-                raise PolicyError(f"{source}: regions: holidays {region.holidays}: {exc}") from exc
+                raise PolicyError(f"{source}: invalid policy file\n  {where}.holidays: {exc}") from exc
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return Catalog(spec, spec.version or f"sha256:{digest}", source)
+    catalog = Catalog(spec, spec.version or f"sha256:{digest}", source)
+    _check_rules(catalog, source)
+    return catalog
+
+
+def _check_rules(catalog: Catalog, source: str) -> None:
+    """Resolve every (plan, metric, priority, region): targets and offsets that cannot apply fail the load."""
+    problems: list[str] = []
+    for plan in catalog.plans.values():
+        for metric, cells in plan.cells.items():
+            for priority in cells:
+                for region in catalog.regions:
+                    try:
+                        catalog.rule(plan.plan_id, priority, region, metric)
+                    except ValueError as exc:
+                        problems.append(f"  plans.{plan.plan_id}.{metric}.{priority} (region {region}): {exc}")
+    if problems:
+        raise PolicyError("\n".join([f"{source}: invalid policy file", *dict.fromkeys(problems)]))
 
 
 def load_catalog(path: str | Path) -> Catalog:
@@ -416,7 +722,8 @@ def catalog_from(path: str | Path | None) -> Catalog:
 
 
 __all__ = [
-    "CALENDARS", "METRICS", "Catalog", "Plan", "PolicyError", "Region", "Rule", "Target",
-    "bundled_catalog", "catalog_from", "load_catalog", "parse_catalog", "parse_duration", "parse_target",
+    "CALENDARS", "METRICS", "Catalog", "HolidaySpec", "Level", "NamedCalendar", "Plan", "PolicyError", "Region", "Rule", "Target",
+    "bundled_catalog", "catalog_from", "holiday_dates", "load_catalog", "parse_catalog", "parse_duration",
+    "parse_offset", "parse_span", "parse_target", "resolve_levels",
 ]
 
