@@ -471,7 +471,7 @@ def resolve_levels(target_seconds: int, warnings: list[float | str], escalations
         if isinstance(item, str):
             seconds = parse_offset(item, "-")
             if seconds >= target_seconds:
-                raise ValueError(f"warning {item!r} is not shorter than the target ({target_seconds} s)")
+                raise ValueError(f"warning {item!r} is not shorter than the target ({Target(seconds=target_seconds).describe()})")
             found.append(Level((target_seconds - seconds) / target_seconds, target_us - seconds * US_PER_S, item.strip(), -seconds))
         else:
             found.append(Level(float(item), round(item * target_seconds * US_PER_S)))
@@ -654,9 +654,9 @@ def _holiday_calendar(country: str, subdiv: str | None) -> Any:
 def _format_errors(source: str, error: ValidationError) -> str:
     lines = [f"{source}: invalid policy file"]
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        key = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"  {key}: {message}")
+        lines.append(f"  {key}: {message}" if key else f"  {message}")
     return "\n".join(lines)
 
 
