@@ -10,8 +10,10 @@ from typing import Any
 NEAR_BREACH = "sla.near_breach"
 BREACH = "sla.breach"
 MET = "sla.met"
-EVENT_TYPES: tuple[str, ...] = (NEAR_BREACH, BREACH, MET)
-TRIGGER_TYPES: frozenset[str] = frozenset({NEAR_BREACH, BREACH})
+#: An escalation level (`escalations = ["+1h"]` in the policy) reached after the breach.
+OVERDUE = "sla.overdue"
+EVENT_TYPES: tuple[str, ...] = (NEAR_BREACH, BREACH, OVERDUE, MET)
+TRIGGER_TYPES: frozenset[str] = frozenset({NEAR_BREACH, BREACH, OVERDUE})
 
 
 class NoticeError(ValueError):
@@ -46,7 +48,7 @@ class SlaNotice:
 
     @property
     def is_trigger(self) -> bool:
-        """True for near-breach and breach events (things that open an incident)."""
+        """True for near-breach, breach and overdue events (things that open or escalate an incident)."""
         return self.type in TRIGGER_TYPES
 
 

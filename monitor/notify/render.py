@@ -15,7 +15,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
-from monitor.notify.events import BREACH, MET, NEAR_BREACH, SlaNotice
+from monitor.notify.events import BREACH, MET, NEAR_BREACH, OVERDUE, SlaNotice
 
 METRIC_PHRASES = {"first_response": "first response", "resolution": "resolution", "update": "update"}
 DIGEST_LISTED = 25
@@ -63,6 +63,9 @@ def headline(notice: SlaNotice) -> str:
     """What happened, in a few words."""
     if notice.type == BREACH:
         return "SLA breached"
+    if notice.type == OVERDUE:
+        overdue = notice.raw.get("overdue_seconds")
+        return f"SLA breached, still open {human_duration(overdue)} past due" if isinstance(overdue, int) else "SLA still breached"
     if notice.type == NEAR_BREACH:
         share = f"{round((notice.threshold or 0) * 100)}%"
         return f"SLA {share} used"
@@ -90,7 +93,7 @@ def timing(notice: SlaNotice, now: datetime) -> str:
     if notice.due_at is None:
         return "no due time"
     delta = (now - notice.due_at).total_seconds()
-    if notice.type == BREACH:
+    if notice.type in (BREACH, OVERDUE):
         delta = max(delta, 0.0)  # a breach is never 'due in' (clock skew between worker and notifier)
     if delta >= 60:
         return f"overdue by {human_duration(delta)}"
@@ -186,7 +189,7 @@ def verify_webhook(body: bytes, headers: Mapping[str, str], keys: Sequence[bytes
 
 # --- slack ----------------------------------------------------------------------------------
 
-_SLACK_ICONS = {BREACH: ":rotating_light:", NEAR_BREACH: ":warning:", MET: ":white_check_mark:"}
+_SLACK_ICONS = {BREACH: ":rotating_light:", OVERDUE: ":rotating_light:", NEAR_BREACH: ":warning:", MET: ":white_check_mark:"}
 
 
 def slack_escape(text: str) -> str:
@@ -238,7 +241,7 @@ def pagerduty_trigger(notice: SlaNotice, routing_key: str, now: datetime, link: 
         "payload": {
             "summary": summary,
             "source": "sla-monitor",
-            "severity": "critical" if notice.type == BREACH else "warning",
+            "severity": "critical" if notice.type in (BREACH, OVERDUE) else "warning",
             "timestamp": notice.raw.get("at"),
             "component": notice.metric,
             "group": notice.plan,

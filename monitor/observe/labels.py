@@ -8,7 +8,7 @@ series is known before the first event arrives.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.core.policy import Catalog
 
@@ -28,6 +28,8 @@ class LabelSpace:
     warnings: dict[CellKey, tuple[float, ...]]
     #: (plan, priority, region, metric) -> target in covered seconds; untimed targets absent.
     targets: dict[TargetKey, int]
+    #: (plan, priority, metric) -> escalation levels in covered seconds after due (union over regions).
+    escalations: dict[CellKey, tuple[int, ...]] = field(default_factory=dict)
 
     def plan_priorities(self) -> Iterator[tuple[str, str]]:
         """Every (plan, priority) pair in catalog order."""
@@ -57,6 +59,7 @@ def label_space(catalog: Catalog) -> LabelSpace:
     """Read the label space from a policy catalog."""
     regions = tuple(catalog.regions)
     warnings: dict[CellKey, set[float]] = {}
+    escalations: dict[CellKey, set[int]] = {}
     targets: dict[TargetKey, int] = {}
     for plan_id, plan in catalog.plans.items():
         for priority in plan.priorities:
@@ -67,6 +70,9 @@ def label_space(catalog: Catalog) -> LabelSpace:
                         continue
                     targets[(plan_id, priority, region, metric)] = rule.target_seconds
                     warnings.setdefault((plan_id, priority, metric), set()).update(rule.warnings)
+                    levels = {level.offset_seconds for level in rule.escalations if level.offset_seconds is not None}
+                    if levels:
+                        escalations.setdefault((plan_id, priority, metric), set()).update(levels)
     return LabelSpace(
         priorities_by_plan={p: plan.priorities for p, plan in catalog.plans.items()},
         metrics_by_plan={p: catalog.metrics(p) for p in catalog.plans},
@@ -74,4 +80,5 @@ def label_space(catalog: Catalog) -> LabelSpace:
         policy_version=catalog.version,
         warnings={key: tuple(sorted(fractions)) for key, fractions in warnings.items()},
         targets=targets,
+        escalations={key: tuple(sorted(levels)) for key, levels in escalations.items()},
     )

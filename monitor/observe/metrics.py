@@ -42,7 +42,7 @@ TIMER_FIRE_DELAY_BUCKETS: tuple[float, ...] = (
 DEFAULT_INPUT_TOPICS: tuple[str, ...] = (TOPIC_CREATED, TOPIC_UPDATED)
 
 _REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_EVENT_TYPES = {"sla.near_breach", "sla.breach", "sla.met"}
+_EVENT_TYPES = {"sla.near_breach", "sla.breach", "sla.overdue", "sla.met"}
 
 #: Most label-value tuples a child cache keeps (the label space is the catalog's; this is a guard).
 _CHILD_CACHE_MAX = 4096
@@ -127,6 +127,10 @@ class WorkerMetrics:
             "sla_breaches", "sla.breach events emitted.",
             ["plan", "priority", "metric"], registry=registry,
         )
+        self.overdue = Counter(
+            "sla_overdue", "sla.overdue events emitted: escalation levels reached by clocks still running after their breach.",
+            ["plan", "priority", "metric", "overdue_seconds"], registry=registry,
+        )
         self.met = Counter(
             "sla_met", "sla.met events emitted (clock stopped, within target or not).",
             ["plan", "priority", "metric"], registry=registry,
@@ -194,6 +198,8 @@ class WorkerMetrics:
             self.met.labels(plan, priority, metric)
             for fraction in space.warnings.get((plan, priority, metric), ()):
                 self.near_breaches.labels(plan, priority, metric, threshold_label(fraction))
+            for seconds in space.escalations.get((plan, priority, metric), ()):
+                self.overdue.labels(plan, priority, metric, str(seconds))
         for (plan, priority, region, metric), seconds in space.targets.items():
             self.target.labels(plan, priority, region, metric).set(seconds)
         for topic in input_topics:
@@ -236,7 +242,7 @@ class WorkerMetrics:
         if kind not in _EVENT_TYPES:
             raise ValueError(f"not an SLA event type: {kind!r}")
         plan, priority, metric = event["plan"], event["priority"], event["metric"]
-        threshold = event["threshold"] if kind == "sla.near_breach" else None
+        threshold = event["threshold"] if kind == "sla.near_breach" else event.get("overdue_seconds") if kind == "sla.overdue" else None
         key = (kind, plan, priority, metric, threshold)
         children = self._emitted_children.get(key)
         if children is None:
@@ -256,6 +262,8 @@ class WorkerMetrics:
             return self.near_breaches.labels(plan, priority, metric, threshold_label(threshold)), None
         if kind == "sla.breach":
             return self.breaches.labels(plan, priority, metric), None
+        if kind == "sla.overdue":
+            return self.overdue.labels(plan, priority, metric, str(threshold)), None
         ttfr = self.time_to_first_response.labels(plan, priority) if metric == "first_response" else None
         return self.met.labels(plan, priority, metric), ttfr
 
