@@ -19,14 +19,14 @@ import os
 import random
 import sys
 import time
-from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from monitor.core.case import Engine
 from monitor.core.events import format_time, parse_event
+from monitor.demo_view import EventView
 from monitor.runtime.connect import EXIT_UNREACHABLE_ONE_SHOT, BrokerUnreachable, require_kafka
 from monitor.stream.clock import Clock, ScaledClock, WallClock
 from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, WorkerConfig, add_arguments, config_from
@@ -72,7 +72,7 @@ class DemoFeed:
         now = self.clock.now_us()
         plan, priority, region = self.rng.choice(self.cells)
         self.count += 1
-        case_id = f"DEMO-{self.count:06d}"
+        case_id = f"C{self.count:06d}"
         body = {"event_id": f"{case_id}-created", "case_id": case_id, "occurred_at": format_time(now), "plan": plan,
                 "priority": priority, "region": region, "customer_id": self.rng.choice(["acme", "globex", "initech", "umbrella"]),
                 "product": self.rng.choice(["analytics", "target", "campaign", "exchange", "sharepoint"])}
@@ -128,70 +128,35 @@ class DemoFeed:
             await producer.stop()
 
 
-class EventBoard:
-    """Shows SLA events as they land on the output topics: live table on a TTY, lines otherwise."""
+class EventFollower:
+    """Follows the output topics into an EventView until the worker has stopped, then drains them."""
 
-    def __init__(self, topics: TopicNames, out: IO[str], scale: float) -> None:
+    def __init__(self, topics: TopicNames, view: EventView) -> None:
         self.topics = topics
-        self.out = out
-        self.tty = out.isatty()
-        self.scale = scale
-        self.counts: Counter[str] = Counter()
-        self.by_plan: Counter[tuple[str, str]] = Counter()
-        self.recent: deque[dict[str, Any]] = deque(maxlen=14)
+        self.view = view
 
-    def add(self, event: dict[str, Any]) -> None:
-        """Record one event (and print it when not on a terminal)."""
-        self.counts[event["type"]] += 1
-        self.by_plan[(event["plan"], event["type"])] += 1
-        self.recent.appendleft(event)
-        if not self.tty:
-            print(self.line(event), file=self.out, flush=True)
-
-    @staticmethod
-    def line(event: dict[str, Any]) -> str:
-        """One event as a line of text."""
-        if event["type"] == "sla.near_breach":
-            what = f"NEAR-BREACH {round(float(event['threshold']) * 100)}%"
-        elif event["type"] == "sla.breach":
-            what = "BREACH"
-        else:
-            what = "MET (late)" if event.get("breached") else "MET"
-        return (f"{event['at']}  {what:<16} {event['case_id']:<12} {event['plan']:<28} {event['priority']:<3} "
-                f"{event['region']:<9} {event['metric']:<15} due {event['due_at'] or '-'}")
-
-    def render(self, clock_now: str, feed_count: int) -> None:
-        """Redraw the live table (TTY only)."""
-        if not self.tty:
-            return
-        lines = [f"sla-monitor demo   clock {clock_now}   (x{self.scale:g})   cases created {feed_count}",
-                 f"near-breaches {self.counts['sla.near_breach']}   breaches {self.counts['sla.breach']}   "
-                 f"met {self.counts['sla.met']}", "",
-                 f"{'plan':<30}{'near-breach':>12}{'breach':>8}{'met':>8}"]
-        plans = sorted({plan for plan, _ in self.by_plan})
-        for plan in plans:
-            lines.append(f"{plan:<30}{self.by_plan[(plan, 'sla.near_breach')]:>12}"
-                         f"{self.by_plan[(plan, 'sla.breach')]:>8}{self.by_plan[(plan, 'sla.met')]:>8}")
-        lines += ["", "latest:"] + [self.line(e) for e in self.recent]
-        self.out.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
-        self.out.flush()
-
-    async def run(self, kafka: KafkaSettings, stop: asyncio.Event, clock: Clock, feed: DemoFeed | None) -> None:
-        """Follow the output topics until `stop`."""
+    async def run(self, kafka: KafkaSettings, done: asyncio.Event, clock: Clock, feed: DemoFeed) -> None:
+        """Show events as they land until `done`; then read what is left, show it all, draw the last frame."""
         consumer = AIOKafkaConsumer(self.topics.near_breaches, self.topics.breaches, self.topics.status,
                                     **kafka.client_kwargs(), group_id=None, auto_offset_reset="latest")
         try:
             await consumer.start()
-            last_render = 0.0
-            while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=200)
+            last_redraw = 0.0
+            while True:
+                finishing = done.is_set()
+                batch = await consumer.getmany(timeout_ms=200 if not finishing else 1000)
                 for records in batch.values():
                     for record in records:
-                        self.add(json.loads(record.value))
-                if time.monotonic() - last_render > 0.5:
-                    self.render(format_time(clock.now_us()), feed.count if feed else 0)
-                    last_render = time.monotonic()
+                        self.view.add(json.loads(record.value))
+                if finishing and not batch:
+                    break
+                self.view.release(clock.now_us())
+                if time.monotonic() - last_redraw > 0.5:
+                    self.view.redraw(clock.now_us(), feed.count)
+                    last_redraw = time.monotonic()
         finally:
+            self.view.release()
+            self.view.redraw(clock.now_us(), feed.count)
             await consumer.stop()
 
 
@@ -238,15 +203,20 @@ async def _run_all(config: WorkerConfig, scale: float, rate: float, seed: int, d
     _stop_after(asyncio.get_running_loop(), stop, duration)
     await _apply(config)
     feed = DemoFeed(engine, clock, config.topics, seed)
-    board = EventBoard(config.topics, sys.stdout, scale)
+    # hold each event two real seconds so that events of all topics and partitions show in time order
+    view = EventView(sys.stdout, scale, clock.now_us(), hold_us=int(2_000_000 * scale))
+    worker_done = asyncio.Event()
+    follower = asyncio.create_task(EventFollower(config.topics, view).run(config.kafka, worker_done, clock, feed))
     worker = asyncio.create_task(serve(config, engine, clock=clock, install_signals=False, stop=stop))
-    tasks = [asyncio.create_task(feed.run(config.kafka, rate, stop)),
-             asyncio.create_task(board.run(config.kafka, stop, clock, feed))]
-    code = await worker
-    stop.set()
-    await asyncio.gather(*tasks)
-    print(f"demo: {feed.count} cases; near-breaches {board.counts['sla.near_breach']}, "
-          f"breaches {board.counts['sla.breach']}, met {board.counts['sla.met']}", file=sys.stderr)
+    produce = asyncio.create_task(feed.run(config.kafka, rate, stop))
+    try:
+        code = await worker
+    finally:
+        stop.set()
+        await produce
+        worker_done.set()
+        await follower
+    print(f"demo: {feed.count} cases; {view.totals()}", file=sys.stderr)
     return code
 
 

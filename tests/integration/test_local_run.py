@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
@@ -13,7 +14,8 @@ from tests.integration.worker_harness import REPO
 
 pytestmark = pytest.mark.timeout(120)
 
-LINE = re.compile(r"^\d{4}-\d{2}-\d{2}T\S+Z  (NEAR-BREACH \d+%|BREACH|MET|MET \(late\))\s+DEMO-\d{6} ")
+LINE = re.compile(r"^(\d{2}:\d{2})  (NEAR-BREACH \d+%|BREACH|MET \(late\)|MET)\s+C\d{6} ")
+DAY = re.compile(r"^-- \w{3} \d{4}-\d{2}-\d{2} -+$")
 
 
 def test_monitor_run_with_no_broker_configured_shows_breaches_and_stops_by_itself() -> None:
@@ -22,12 +24,24 @@ def test_monitor_run_with_no_broker_configured_shows_breaches_and_stops_by_itsel
                             env=env, cwd=REPO, capture_output=True, text=True, timeout=100)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "embedded broker (tansu, memory storage)" in result.stderr
-    lines = result.stdout.splitlines()
-    assert lines and all(LINE.match(line) for line in lines), lines[:5]
-    kinds = {LINE.match(line).group(1).split()[0] for line in lines}
-    assert {"NEAR-BREACH", "BREACH", "MET"} <= kinds
+    header, _, body = result.stdout.partition("\n\n")
+    assert "VIRTUAL clock, 600x real time (1 real second = 10 minutes)" in header
+    lines = body.splitlines()[1:]   # after the column names
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    assert lines and DAY.match(lines[0]) and all(LINE.match(line) or DAY.match(line) for line in lines), lines[:5]
+    events = [LINE.match(line) for line in lines if LINE.match(line)]
+    kinds = Counter(match.group(2).split()[0] for match in events)
+    assert {"NEAR-BREACH", "BREACH", "MET"} <= set(kinds)
+    days: list[list[str]] = []
+    for line in lines:   # within each virtual day, event-time order
+        if DAY.match(line):
+            days.append([])
+        else:
+            days[-1].append(line[:5])
+    assert all(times == sorted(times) for times in days), "events out of event-time order"
     summary = re.search(r"demo: (\d+) cases; near-breaches (\d+), breaches (\d+), met (\d+)", result.stderr)
     assert summary and int(summary.group(1)) >= 50
+    assert [int(n) for n in summary.groups()[1:]] == [kinds["NEAR-BREACH"], kinds["BREACH"], kinds["MET"]]
 
 
 def test_ctrl_c_stops_the_worker_before_the_broker_and_exits_cleanly() -> None:
