@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from monitor.observe.metrics import add_runtime_collectors
+
 #: sla_notifications_total outcomes
 OUTCOME_DELIVERED = "delivered"
 OUTCOME_DIGESTED = "digested"
@@ -33,3 +35,16 @@ class NotifyMetrics:
             "(channel=\"-\" for unreadable input).", ["channel"], registry=self.registry)
         self.in_flight = Gauge("sla_notify_in_flight_messages", "Input messages taken but not yet committable.", registry=self.registry)
         self.ledger_records = Gauge("sla_notify_ledger_records", "Delivery records known (loaded + written).", registry=self.registry)
+        self.consumer_lag = Gauge("sla_notify_consumer_lag_messages", "High watermark minus the notifier's position, per input partition.",
+                                  ["topic", "partition"], registry=self.registry)
+        self._lag_series: set[tuple[str, str]] = set()
+        add_runtime_collectors(self.registry)
+
+    def set_consumer_lag(self, lags: dict[tuple[str, int], int]) -> None:
+        """Replace the per-partition lag series with `lags` ((topic, partition) -> messages); revoked ones go."""
+        current = {(topic, str(partition)) for topic, partition in lags}
+        for gone in self._lag_series - current:
+            self.consumer_lag.remove(*gone)
+        for (topic, partition), messages in lags.items():
+            self.consumer_lag.labels(topic, str(partition)).set(max(0, messages))
+        self._lag_series = current

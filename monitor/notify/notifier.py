@@ -212,6 +212,7 @@ class Notifier:
                 for tp, records in batches.items():
                     for record in records:
                         await self._take(tp, record)
+                await self._observe_lag(consumer)
             log.info("notifier_stopping", in_flight=self.tracker.in_flight())
             self.stopping = True
             consumer.pause(*consumer.assignment())
@@ -236,6 +237,15 @@ class Notifier:
         count = await self._store.catch_up(self.ledger)
         self.metrics.ledger_records.set(len(self.ledger.done))
         return count
+
+    async def _observe_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """sla_notify_consumer_lag_messages: high watermark minus position, per assigned partition."""
+        lags: dict[tuple[str, int], int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                lags[(tp.topic, tp.partition)] = highwater - await consumer.position(tp)
+        self.metrics.set_consumer_lag(lags)
 
     def _apply_backpressure(self, consumer: AIOKafkaConsumer) -> None:
         assigned = consumer.assignment()

@@ -123,6 +123,11 @@ async def test_escalation_ladder_routes_each_step_to_its_people(broker: Embedded
                                 "[SLA breached] case C-1 first response (adobe-enterprise P2)"]
             assert metric(notifier, "sla_notifications_total", channel="email", outcome="delivered") == 5
             assert metric(notifier, "sla_notification_delivery_seconds_count", channel="duty-pd") == 2
+
+            def lags() -> dict[tuple[str, str], float]:
+                return {(s.labels["topic"], s.labels["partition"]): s.value for family in notifier.metrics.registry.collect()
+                        if family.name == "sla_notify_consumer_lag_messages" for s in family.samples}
+            await eventually(lambda: len(lags()) == 6 and not any(lags().values()), 15, "consumer lag 0 on every input partition")
         state = await read_topic(broker.bootstrap, topics.state)
         # one record per (event, target): 2 webhook, 2 team slack, 2 escalation slack, 5 mails, trigger, resolve
         assert len(state) == 13 and all(value["outcome"] == "delivered" for _, value in state)

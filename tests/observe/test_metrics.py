@@ -66,11 +66,13 @@ def test_metric_names_follow_the_conventions(registry: CollectorRegistry, metric
         "sla_worker_ready", "sla_target_seconds", "sla_consumer_lag_messages",
     }
     assert expected <= names
-    assert all(name.startswith("sla_") for name in names)
+    assert all(name.startswith(("sla_", "process_", "python_")) for name in names)
+    assert {"process_resident_memory_bytes", "process_start_time_seconds", "python_info"} <= names  # memory and restarts
+    assert not any(name.endswith("_created") for name in names) and "_created" not in generate_latest(registry).decode()
 
 
 def test_no_label_identifies_a_case_or_customer(registry: CollectorRegistry, metrics: WorkerMetrics) -> None:
-    label_names = {name for (_, labels) in samples(registry) for name, _ in labels}
+    label_names = {name for (metric, labels) in samples(registry) if metric.startswith("sla_") for name, _ in labels}
     assert label_names <= {
         "plan", "priority", "region", "metric", "threshold", "topic", "outcome", "reason",
         "partition", "le", "version", "policy_version",
@@ -91,7 +93,7 @@ def test_catalog_series_start_at_zero(registry: CollectorRegistry, metrics: Work
             assert zero("sla_cases_open", plan=plan, priority=priority, region=region)
         cell = {"plan": plan, "priority": priority, "metric": "first_response"}
         assert zero("sla_breaches_total", **cell)
-        assert zero("sla_met_total", **cell)
+        assert zero("sla_met_total", outcome="in_time", **cell) and zero("sla_met_total", outcome="late", **cell)
         assert zero("sla_cases_at_risk", **cell)
         assert zero("sla_time_to_first_response_seconds_count", plan=plan, priority=priority)
     assert zero(
@@ -112,8 +114,9 @@ def test_ttfr_buckets_are_the_catalog_first_response_targets(registry: Collector
         and dict(labels)["plan"] == "adobe-enterprise" and dict(labels)["priority"] == "P1"
     )
     targets = [float(t) for t in bundled_catalog().distinct_targets("first_response")]
-    assert bounds == [*targets, float("inf")]
+    assert bounds == [60.0, 300.0, 600.0, 900.0, 1200.0, *targets, float("inf")]
     assert 1800.0 in bounds and 3600.0 in bounds  # enterprise P1 30m, online P1 1h
+    assert sum(b < 1800 for b in bounds) == 5  # responses faster than the shortest target are resolved
 
 
 def test_build_info_and_targets(registry: CollectorRegistry, metrics: WorkerMetrics) -> None:
@@ -147,7 +150,8 @@ def test_emitted_events_count_by_kind_and_met_first_response_feeds_ttfr(
     assert value(registry, "sla_near_breaches_total", threshold="0.75", **labels) == 1
     assert value(registry, "sla_near_breaches_total", threshold="0.9", **labels) == 1
     assert value(registry, "sla_breaches_total", **labels) == 1
-    assert value(registry, "sla_met_total", **labels) == 1
+    assert value(registry, "sla_met_total", outcome="late", **labels) == 1  # met after the breach
+    assert value(registry, "sla_met_total", outcome="in_time", **labels) == 0
     ttfr = {"plan": "adobe-enterprise", "priority": "P1"}
     assert value(registry, "sla_time_to_first_response_seconds_count", **ttfr) == 1
     assert value(registry, "sla_time_to_first_response_seconds_sum", **ttfr) == 2400
@@ -259,12 +263,13 @@ def test_cached_children_keep_counting_and_validating(registry: CollectorRegistr
     base = {"plan": "adobe-enterprise", "priority": "P1", "metric": "first_response"}
     for threshold in (0.75, 0.75, 0.9):
         metrics.on_emitted({"type": "sla.near_breach", "threshold": threshold, **base})
-    for elapsed in (60.0, None, 120.0):
-        metrics.on_emitted({"type": "sla.met", "threshold": None, "elapsed_seconds": elapsed, **base})
+    for elapsed, breached in ((60.0, False), (None, False), (120.0, True)):
+        metrics.on_emitted({"type": "sla.met", "threshold": None, "elapsed_seconds": elapsed, "breached": breached, **base})
     metrics.on_emitted({"type": "sla.met", "threshold": None, "elapsed_seconds": 5.0, **base, "metric": "resolution"})
     assert value(registry, "sla_near_breaches_total", threshold="0.75", **base) == 2
     assert value(registry, "sla_near_breaches_total", threshold="0.9", **base) == 1
-    assert value(registry, "sla_met_total", **base) == 3
+    assert value(registry, "sla_met_total", outcome="in_time", **base) == 2
+    assert value(registry, "sla_met_total", outcome="late", **base) == 1
     ttfr = {"plan": "adobe-enterprise", "priority": "P1"}
     assert value(registry, "sla_time_to_first_response_seconds_count", **ttfr) == 2
     assert value(registry, "sla_time_to_first_response_seconds_sum", **ttfr) == 180
