@@ -26,7 +26,20 @@ def test_missing_secrets_fail_with_the_variable_names(monkeypatch: pytest.Monkey
     for name in EXAMPLE_ENV:
         monkeypatch.delenv(name, raising=False)
     assert main(["--check", "--routing", str(EXAMPLES / "example-routing.toml")]) == 2
-    assert "environment variable SLA_PAGERDUTY_ROUTING_KEY is not set" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "names 8 environment variable(s) that are not set" in err
+    assert "SLA_PAGERDUTY_ROUTING_KEY    (channels.duty-manager-pagerduty.routing_key_env)" in err
+    assert "monitor notify --check --routing" in err   # and how to run with them
+
+
+def test_the_example_routing_states_every_variable_it_needs() -> None:
+    from monitor.notify.routing import load_routing
+
+    header = (EXAMPLES / "example-routing.toml").read_text().split("\nversion")[0]
+    needed = {env for spec in load_routing(EXAMPLES / "example-routing.toml").channels.values()
+              for env in spec.env_names().values()}
+    assert needed == set(EXAMPLE_ENV)
+    assert all(f"#   {env} " in header for env in needed)
 
 
 def test_invalid_routing_and_missing_option_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
