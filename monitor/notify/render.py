@@ -293,9 +293,9 @@ def alertmanager_alerts(notice: SlaNotice, now: datetime, hold_until: datetime, 
     if notice.type == MET:
         return [_alert(notice, stage, crossed, max(crossed, now if notice.at is None else crossed), now, link)
                 for stage in _STAGES.values()]
-    stage = _STAGES[notice.type]
+    stage = _STAGES[BREACH if notice.type == OVERDUE else notice.type]  # overdue: the case is still in its breach stage
     alerts = [_alert(notice, stage, crossed, hold_until, now, link)]
-    if notice.type == BREACH:
+    if notice.type in (BREACH, OVERDUE):
         alerts.append(_alert(notice, _STAGES[NEAR_BREACH], crossed, crossed, now, link))
     return alerts
 

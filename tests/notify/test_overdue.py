@@ -43,3 +43,17 @@ def test_overdue_renders_as_a_still_breached_case() -> None:
     assert "SLA breached, still open 1h past due" in text and "overdue by 1h" in text
     early = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
     assert render.timing(notice(**OVERDUE), early) == "due now"
+
+
+def test_overdue_keeps_the_alertmanager_breach_stage_firing() -> None:
+    now = datetime(2026, 11, 26, 11, 0, tzinfo=timezone.utc)
+    alerts = render.alertmanager_alerts(notice(**OVERDUE), now, datetime(2026, 11, 26, 11, 4, tzinfo=timezone.utc))
+    firing = [a for a in alerts if a["endsAt"] > a["startsAt"]]
+    assert [(a["labels"]["stage"], a["labels"]["severity"]) for a in firing] == [("breach", "critical")]
+
+
+def test_overdue_pages_pagerduty_as_critical_on_the_case_incident() -> None:
+    now = datetime(2026, 11, 26, 11, 0, tzinfo=timezone.utc)
+    body = render.pagerduty_trigger(notice(**OVERDUE), "key", now)
+    assert body["payload"]["severity"] == "critical"
+    assert body["dedup_key"] == render.incident_dedup_key(notice(type="sla.breach"))
