@@ -8,12 +8,13 @@ import jsonschema
 import pytest
 
 from monitor.core.events import event_id_for
-from monitor.stream.topics import load_schema, load_specs
 from tests.integration.kafka_helpers import (
     as_record,
     collect,
     create_topics,
     created,
+    load_schema,
+    load_specs,
     now_utc,
     produce,
     seconds_between,
