@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -24,7 +24,7 @@ def _run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
 
 
-def test_wheel_in_a_fresh_venv_runs_the_main_job_with_packaged_topics(tmp_path: Path) -> None:
+def test_wheel_in_a_fresh_venv_runs_the_main_job_with_packaged_topics(tmp_path: Path, broker) -> None:  # type: ignore[no-untyped-def]
     built = _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(REPO)],
                  timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
@@ -51,3 +51,22 @@ def test_wheel_in_a_fresh_venv_runs_the_main_job_with_packaged_topics(tmp_path: 
     assert "Traceback" not in result.stderr
     assert "topics: created   case-created" in result.stderr
     assert "demo:" in result.stderr
+
+    # `topics apply` against a given broker, with the packaged specs (unique names: the broker is shared)
+    names = {f"MONITOR_TOPIC_{role.upper()}": f"wheel-{tmp_path.name}.{role}" for role in
+             ("case_created", "case_updated", "near_breaches", "breaches", "status", "dead_letter", "changelog")}
+    applied = _run([str(bin_dir / "monitor"), "topics", "apply"], cwd=tmp_path, timeout=120,
+                   env={**env, **names, "KAFKA_BROKER": broker.bootstrap})
+    assert applied.returncode == 0, applied.stderr
+    created = {line.split()[1] for line in applied.stdout.splitlines() if line.startswith("created ")}
+    assert set(names.values()) <= created, applied.stdout
+
+    # `notify --check` with the packaged example routing and contacts
+    example = packaged.parent / "notify"
+    secrets = {name: "x" for name in ("SLA_SLACK_EMEA_TEAM_URL", "SLA_SLACK_AMERICAS_TEAM_URL", "SLA_SLACK_APAC_TEAM_URL",
+                                      "SLA_WEBHOOK_SECRET", "SLA_SLACK_ESCALATIONS_URL", "SLA_PAGERDUTY_ROUTING_KEY",
+                                      "SLA_SMTP_USERNAME", "SLA_SMTP_PASSWORD")}
+    checked = _run([str(bin_dir / "monitor"), "notify", "--check", "--routing", str(example / "example-routing.toml"),
+                    "--contacts", str(example / "example-contacts.toml")], cwd=tmp_path, env={**env, **secrets}, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert "rules" in checked.stdout
