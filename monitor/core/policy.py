@@ -462,29 +462,30 @@ class Rule:
 def resolve_levels(target_seconds: int, warnings: list[float | str], escalations: list[str]) -> tuple[Level, ...]:
     """Warnings (fractions or '-offsets'), the breach and '+offset' escalations as ascending levels.
 
-    A fraction fires at round(fraction x target) covered µs (as it always did); an offset at
-    target -/+ offset exactly. Raises ValueError when a warning offset is not shorter than the target.
+    A fraction fires at round(fraction x target) covered µs, and fractions are kept as they always
+    were (one level per distinct fraction). An offset fires at target -/+ offset exactly; an
+    offset that falls on the instant of another warning (or escalation) is the same level and is
+    dropped. Raises ValueError when a warning offset is not shorter than the target.
     """
     target_us = target_seconds * US_PER_S
-    found: list[Level] = []
+    fractions = [float(item) for item in warnings if not isinstance(item, str)]
+    levels: dict[float, Level] = {f: Level(f, round(f * target_seconds * US_PER_S)) for f in fractions}
+    levels[1.0] = Level(1.0, target_us)
+    offsets: list[Level] = []
     for item in warnings:
         if isinstance(item, str):
             seconds = parse_offset(item, "-")
             if seconds >= target_seconds:
                 raise ValueError(f"warning {item!r} is not shorter than the target ({Target(seconds=target_seconds).describe()})")
-            found.append(Level((target_seconds - seconds) / target_seconds, target_us - seconds * US_PER_S, item.strip(), -seconds))
-        else:
-            found.append(Level(float(item), round(item * target_seconds * US_PER_S)))
-    found.append(Level(1.0, target_us))
+            offsets.append(Level((target_seconds - seconds) / target_seconds, target_us - seconds * US_PER_S, item.strip(), -seconds))
     for item in escalations:
         seconds = parse_offset(item, "+")
-        found.append(Level((target_seconds + seconds) / target_seconds, target_us + seconds * US_PER_S, item.strip(), seconds))
-    levels: list[Level] = []
-    for level in sorted(found, key=lambda lv: (lv.amount_us, lv.threshold)):
-        if any(level.threshold == kept.threshold or level.amount_us == kept.amount_us for kept in levels):
-            continue
-        levels.append(level)
-    return tuple(levels)
+        offsets.append(Level((target_seconds + seconds) / target_seconds, target_us + seconds * US_PER_S, item.strip(), seconds))
+    for level in offsets:
+        same_side = [kept for kept in levels.values() if (kept.threshold < 1.0) == (level.threshold < 1.0) and kept.threshold != 1.0]
+        if level.threshold not in levels and all(kept.amount_us != level.amount_us for kept in same_side):
+            levels[level.threshold] = level
+    return tuple(sorted(levels.values(), key=lambda lv: (lv.amount_us, lv.threshold)))
 
 
 @dataclass(frozen=True, slots=True)

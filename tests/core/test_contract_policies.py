@@ -207,3 +207,42 @@ def test_region_week_is_business_hours_with_its_holidays() -> None:
 def test_named_calendar_appears_in_the_event(priority: str) -> None:
     out = run(created("G", "2026-11-24T07:00:00Z", priority), until="2026-12-31T00:00:00Z")
     assert {e["calendar"] for e in out} == {contract().rule("gold", priority, "emea", "first_response").calendar}  # type: ignore[union-attr]
+
+
+# ----------------------------------------------------------------------------- property: levels vs the calendar
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+H_US = 3600 * 10**6
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(parse_time("2026-01-01T00:00:00Z"), parse_time("2027-12-31T00:00:00Z")),
+       st.integers(0, 4 * 24 * H_US), st.booleans())
+def test_levels_fire_exactly_where_the_calendar_says_and_stop_at_the_response(start: int, wait: int, answer: bool) -> None:
+    from monitor.core.case import Engine
+    from monitor.core.events import CaseCreated, CaseUpdated
+
+    catalog = contract()
+    engine = Engine(catalog)
+    rule = catalog.rule("gold", "P2", "emea", "first_response")
+    assert rule is not None
+    coverage = catalog.coverage("support-desk", "emea")
+    crossings = [(level.threshold, coverage.add_us(start, level.amount_us)) for level in rule.levels]
+    step = engine.apply(None, CaseCreated("c", "A", start, "gold", "P2", "emea"), start)
+    assert step.state is not None
+    emitted = list(step.emitted)
+    response = start + wait
+    if answer:
+        emitted += engine.apply(step.state, CaseUpdated("r", "A", response, agent_response=True), response).emitted
+    else:
+        emitted += engine.tick(step.state, response).emitted
+    fired = [(e.threshold, e.at) for e in emitted if e.type != ev.MET]
+    # Every level strictly before the response fires at its own crossing (at or before it when ticking).
+    assert fired == [(t, at) for t, at in crossings if at < response or (at == response and not answer)]
+    kinds = {e.threshold: e.type for e in emitted}
+    assert all(kinds[t] == (ev.NEAR_BREACH if t < 1 else ev.BREACH if t == 1 else ev.OVERDUE) for t, _ in fired)
+    if answer:
+        met = emitted[-1]
+        assert met.type == ev.MET and met.breached == (coverage.covered_us(start, response) > 4 * H_US)

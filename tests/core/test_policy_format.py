@@ -150,3 +150,13 @@ def test_policies_shows_named_calendars_weeks_and_holiday_sources(tmp_path: Path
     assert ("desk  Europe/Berlin  mon 10:30-18:00; tue-wed 08:00-12:00, 13:00-18:00; sat 09:00-13:00  "
             "(days differ in length; holidays: DE-BY holidays + 2 dates (2026-12-24, 2026-12-31))") in out
     assert "emea  Europe/London  mon-fri 09:00-17:00  (business day 8 h; no holidays)" in out
+
+
+def test_fractions_keep_their_old_levels_and_offsets_never_shadow_the_breach() -> None:
+    from monitor.core.policy import resolve_levels
+
+    # A fraction that rounds to the target's instant still gives a warning and the breach (as before).
+    near_one = resolve_levels(1, [0.9999999], [])
+    assert [(lv.threshold, lv.amount_us) for lv in near_one] == [(0.9999999, 1_000_000), (1.0, 1_000_000)]
+    # An offset on the instant of a fraction is that fraction's level; equal escalations collapse.
+    assert [lv.offset for lv in resolve_levels(3600, ["-6m", 0.9], ["+1h", "+60m"])] == [None, None, "+1h"]
