@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import shutil
 from collections import Counter, deque
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -118,8 +119,8 @@ class EventView:
         kinds = list(_PLURAL) + sorted(k for k in self.counts if k not in _PLURAL)
         return ", ".join(f"{_PLURAL.get(k, k.removeprefix('sla.'))} {self.counts[k]}" for k in kinds)
 
-    def frame(self, now_us: int, cases: int) -> list[str]:
-        """The terminal view: clock, totals, events per plan, latest events; each line fits WIDTH."""
+    def frame(self, now_us: int, cases: int, height: int = 0) -> list[str]:
+        """The terminal view: clock, totals, events per plan, latest events; each line fits WIDTH (and `height` rows if given)."""
         kind = "virtual" if self.scale != 1 else "real"
         lines = [f"sla-monitor demo   {clock_text(now_us)} UTC ({kind} clock, {self.scale:g}x)   cases {cases}",
                  self.totals(), "",
@@ -127,13 +128,16 @@ class EventView:
         for plan in sorted({plan for plan, _ in self.by_plan}):
             lines.append(f"{plan:<30}{self.by_plan[(plan, 'sla.near_breach')]:>12}"
                          f"{self.by_plan[(plan, 'sla.breach')]:>8}{self.by_plan[(plan, 'sla.met')]:>8}")
-        lines += ["", COLUMNS, *self.recent]
+        lines += ["", "latest events, newest first:", COLUMNS]
+        room = max(3, height - len(lines) - 1) if height else len(self.recent)
+        lines += list(self.recent)[:room]
         return [line[:WIDTH] for line in lines]
 
     def redraw(self, now_us: int, cases: int) -> None:
         """Redraw the terminal view (no-op when not on a terminal)."""
         if self.tty:
-            self.out.write("\x1b[H\x1b[2J" + "\n".join(self.frame(now_us, cases)) + "\n")
+            rows = shutil.get_terminal_size((WIDTH, 24)).lines
+            self.out.write("\x1b[H\x1b[2J" + "\n".join(self.frame(now_us, cases, rows)) + "\n")
             self.out.flush()
 
     def _print(self, *lines: str) -> None:

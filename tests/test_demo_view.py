@@ -73,3 +73,4 @@ def test_the_terminal_frame_fits_80_columns_and_agrees_with_the_summary() -> Non
     assert all(len(line) <= WIDTH for line in frame)
     assert "virtual clock, 600x" in frame[0]
     assert frame[1] == view.totals() == "near-breaches 30, breaches 0, met 0"
+    assert len(view.frame(START, cases=30, height=24)) <= 23   # fits a 24-row terminal
