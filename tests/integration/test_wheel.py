@@ -32,7 +32,7 @@ def test_wheel_in_a_fresh_venv_runs_the_main_job_with_packaged_topics(tmp_path: 
 
     venv.EnvBuilder(with_pip=True).create(tmp_path / "venv")
     bin_dir = tmp_path / "venv" / "bin"
-    installed = _run([str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel)], timeout=400)
+    installed = _run([str(bin_dir / "python"), "-m", "pip", "install", "-q", f"{wheel}[local]"], timeout=400)  # monitor run's broker
     assert installed.returncode == 0, installed.stderr[-3000:]
 
     # far from the checkout, with nothing pointing back at it

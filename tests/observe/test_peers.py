@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.observe.http import ObservabilityHttp
-from monitor.observe.peers import PeerCaseLookup
+from monitor.observe.peers import PeerCaseLookup, resolve_peers
 
 
 def owner_of(cases: dict[str, dict[str, Any]]):  # type: ignore[no-untyped-def]
@@ -59,3 +59,15 @@ async def test_local_only_and_unknown(replicas: list[str]) -> None:
 async def test_unreachable_peer_is_skipped() -> None:
     lookup = PeerCaseLookup(["http://127.0.0.1:9"], timeout_s=1)
     assert await lookup("C-1") is None
+
+
+async def test_peers_from_a_dns_name_follow_its_addresses(replicas: list[str]) -> None:
+    """`dns+http://name:port` asks every address the name has (a headless Service: one per pod)."""
+    _, b = replicas
+    port = b.rsplit(":", 1)[1]
+    lookup = PeerCaseLookup([f"dns+http://localhost:{port}"], timeout_s=2)
+    found = await lookup("C-B")
+    assert found is not None and found["case_id"] == "C-B" and found["served_by"] == f"http://127.0.0.1:{port}"
+    assert await PeerCaseLookup(["dns+http://no-such-host.invalid:6066"], timeout_s=1)("C-B") is None
+    assert await resolve_peers(["http://x:1", "dns+http://127.0.0.1:6066/", "dns+https://[::1]:8443"]) == [
+        "http://x:1", "http://127.0.0.1:6066", "https://[::1]:8443"]
