@@ -2,7 +2,7 @@
 
 Everything else about the package is declared in pyproject.toml. topics/ stays at the top of the
 repository, where the deploy files, docs and other services read it; a wheel (and `pip install .`)
-gets a copy at monitor/_topics, which `monitor.stream.topics.topics_dir()` finds. Editable
+gets a copy at monitor/_topics, which `monitor.runtime.topics.topics_dir()` finds. Editable
 installs read topics/ in place, so there is never a second copy to keep in step.
 """
 

@@ -33,8 +33,8 @@ from prometheus_client import CollectorRegistry  # noqa: E402
 from monitor.core.events import format_time  # noqa: E402
 from monitor.embedded_broker import EmbeddedBroker  # noqa: E402
 from monitor.observe.metrics import WorkerMetrics  # noqa: E402
-from monitor.stream.config import TopicNames, config_from, topic_env_var  # noqa: E402
-from monitor.stream.topics import apply_topics, load_specs  # noqa: E402
+from monitor.runtime.topics import apply_topics, load_specs, topic_env_var  # noqa: E402
+from monitor.stream.config import TopicNames, config_from  # noqa: E402
 from monitor.stream.worker import Worker, load_engine  # noqa: E402
 
 PARTITIONS = 6
@@ -139,7 +139,7 @@ async def main_async(events: int, bootstrap: str) -> dict[str, object]:
     tag = uuid.uuid4().hex[:8]
     names = TopicNames(**{role: f"bench-{tag}.{name}" for role, name in TopicNames().by_role().items()})
     config = config_from(None, {"KAFKA_BROKER": bootstrap})
-    await apply_topics(config.kafka, load_specs(names, partitions=PARTITIONS))
+    await apply_topics(config.kafka, load_specs(names.by_role(), partitions=PARTITIONS))
     began = time.perf_counter()
     await fill(bootstrap, names, events)
     fill_s = time.perf_counter() - began

@@ -39,8 +39,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from bench.throughput import machine  # noqa: E402
 from monitor.core.events import format_time  # noqa: E402
 from monitor.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
-from monitor.stream.config import TopicNames, config_from, topic_env_var  # noqa: E402
-from monitor.stream.topics import apply_topics, load_specs  # noqa: E402
+from monitor.runtime.topics import apply_topics, load_specs, topic_env_var  # noqa: E402
+from monitor.stream.config import TopicNames, config_from  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 6
@@ -137,7 +137,7 @@ def percentile(values: list[float], q: float) -> float:
 async def run(bootstrap: str, cases: int, timers: int, workdir: Path) -> dict[str, object]:
     tag = uuid.uuid4().hex[:8]
     names = TopicNames(**{role: f"timers-{tag}.{name}" for role, name in TopicNames().by_role().items()})
-    await apply_topics(config_from(None, {"KAFKA_BROKER": bootstrap}).kafka, load_specs(names, partitions=PARTITIONS))
+    await apply_topics(config_from(None, {"KAFKA_BROKER": bootstrap}).kafka, load_specs(names.by_role(), partitions=PARTITIONS))
     policies = workdir / "bench_policies.toml"
     policies.write_text(BENCH_POLICIES)
     port = free_port()

@@ -9,11 +9,11 @@ import sys
 #: `monitor simulate` never imports Kafka.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("monitor.local", "main", "the main job: worker + demo feed, on an embedded broker by default"),
-    "worker": ("monitor.stream.worker", "main", "the SLA worker: input topics in, SLA events and metrics out"),
+    "worker": ("monitor.stream.service", "main", "the SLA worker: input topics in, SLA events and metrics out"),
     "demo": ("monitor.local", "demo_main", "only the demo feed: realistic cases to the input topics"),
     "simulate": ("monitor.simulate", "main", "run the engine on a virtual clock over a JSONL file of events"),
     "policies": ("monitor.policies_cli", "main", "print the policy catalog as a table"),
-    "topics": ("monitor.stream.topics", "main", "topics apply: create missing topics, report drift"),
+    "topics": ("monitor.runtime.topics", "main", "topics apply: create missing topics of every app, report drift"),
     "notify": ("monitor.notify.service", "main", "deliver SLA events to people (Slack, e-mail, PagerDuty, webhooks)"),
 }
 

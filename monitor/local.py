@@ -28,10 +28,10 @@ from monitor.core.case import Engine
 from monitor.core.events import format_time, parse_event
 from monitor.demo_view import EventView
 from monitor.runtime.connect import EXIT_UNREACHABLE_ONE_SHOT, BrokerUnreachable, require_kafka
+from monitor.runtime.topics import apply_topics, load_specs
 from monitor.stream.clock import Clock, ScaledClock, WallClock
 from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, WorkerConfig, add_arguments, config_from
 from monitor.stream.service import serve
-from monitor.stream.topics import apply_topics, load_specs
 from monitor.stream.worker import load_engine
 
 DEFAULT_SCALE = 600.0
@@ -182,7 +182,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
 
 async def _apply(config: WorkerConfig) -> None:
-    report = await apply_topics(config.kafka, load_specs(config.topics))
+    report = await apply_topics(config.kafka, load_specs(config.topics.by_role()))
     for line in report.lines():
         print(f"topics: {line}", file=sys.stderr)
 
@@ -230,9 +230,11 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"monitor run: {exc}", file=sys.stderr)
         return 2
-    from monitor.observe.logging import configure_logging
+    from monitor.runtime.logging import configure_logging
 
-    configure_logging(config.log_level if args.log_level else os.environ.get("MONITOR_LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    # quieter than the worker by default: the demo prints its own progress
+    explicit = getattr(args, "LogSettings.level", None) or os.environ.get("MONITOR_LOG_LEVEL")
+    configure_logging(config.log.level if explicit else "WARNING", config.log.format, stream=sys.stderr)
     broker = None
     if not config.kafka.bootstrap:
         from monitor.embedded_broker import BrokerStartError, EmbeddedBroker

@@ -5,5 +5,6 @@ route()), contacts (customer_id -> roles), plan (deliveries for one event), deli
 schedule), burst (digest folding), ledger (de-duplication, open PagerDuty incidents), offsets
 (commit watermark), render (message bodies, HMAC signature), secrets (env var resolution).
 I/O shell: channels/ (webhook, slack, pagerduty, email), state_store (compacted state topic),
-kafka_setup, notifier (consume -> lanes -> record -> commit), metrics, web, service (CLI).
+notifier (consume -> lanes -> record -> commit), metrics, service (CLI). Settings, Kafka clients,
+topics, logging, HTTP and the runner are the shared ones of `monitor.runtime`.
 """

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from monitor.notify import burst, kafka_setup
+from monitor.notify import burst
 from monitor.notify.channels.base import Channel
 from monitor.notify.contacts import Contacts
 from monitor.notify.delivery import AttemptResult, Delivered, GiveUp, RetryLater, next_step
@@ -42,6 +42,9 @@ from monitor.notify.offsets import CommitTracker
 from monitor.notify.plan import Delivery, plan_deliveries
 from monitor.notify.routing import ChannelSpec, Routing
 from monitor.notify.state_store import StateStore
+from monitor.runtime import kafka as kafka_clients
+from monitor.runtime.settings import KafkaSettings
+from monitor.runtime.topics import apply_topics, load_specs
 
 log = structlog.get_logger("monitor.notify")
 
@@ -54,18 +57,18 @@ RECORD_RETRY_SECONDS = 1.0
 class NotifierConfig:
     """Kafka wiring and limits of one notifier process."""
 
-    bootstrap: str
+    kafka: KafkaSettings
     group_id: str = "sla-notify"
     input_topics: tuple[str, ...] = DEFAULT_INPUT_TOPICS
     state_topic: str = "sla-notify-state"
     dead_letter_topic: str = "sla-notify-dead-letter"
+    #: Create the state and dead-letter topics from topics/topics.toml when they are missing.
     create_topics: bool = True
-    topic_partitions: int = 3
-    session_timeout_ms: int = 10_000
-    heartbeat_interval_ms: int = 3_000
+    session_timeout_seconds: float = 10.0
     max_in_flight_messages: int = 1_000
     commit_interval_seconds: float = 0.5
-    shutdown_grace_seconds: float = 20.0
+    #: After a stop request, how long in-flight deliveries may still finish before the last commit.
+    drain_seconds: float = 15.0
 
 
 def utc_now() -> datetime:
@@ -181,19 +184,19 @@ class Notifier:
         """Run until `stop` is set, then drain in-flight deliveries for up to the grace period."""
         cfg = self.config
         if cfg.create_topics:
-            created = await kafka_setup.ensure_topics(cfg.bootstrap, [
-                kafka_setup.state_topic(cfg.state_topic, cfg.topic_partitions),
-                kafka_setup.dead_letter_topic(cfg.dead_letter_topic, cfg.topic_partitions),
-            ])
-            if created:
-                log.info("topics_created", topics=created)
-        self._producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, acks="all", enable_idempotence=False, linger_ms=2)
+            specs = load_specs({"notify_state": cfg.state_topic, "notify_dead_letter": cfg.dead_letter_topic})
+            report = await apply_topics(cfg.kafka, specs)
+            if report.created:
+                log.info("topics_created", topics=report.created)
+            for drift in report.drift:
+                log.warning("topic_drift", detail=drift)
+        self._producer = kafka_clients.producer(cfg.kafka, enable_idempotence=False, linger_ms=2)
         await self._producer.start()
-        self._store = StateStore(cfg.bootstrap, cfg.state_topic, self._producer)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=cfg.bootstrap, group_id=cfg.group_id, enable_auto_commit=False,
-            auto_offset_reset="earliest", session_timeout_ms=cfg.session_timeout_ms,
-            heartbeat_interval_ms=cfg.heartbeat_interval_ms, rebalance_timeout_ms=cfg.session_timeout_ms,
+        self._store = StateStore(cfg.kafka, cfg.state_topic, self._producer)
+        session_ms = int(cfg.session_timeout_seconds * 1000)
+        consumer = kafka_clients.consumer(
+            cfg.kafka, group_id=cfg.group_id, auto_offset_reset="earliest", session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(100, session_ms // 4), rebalance_timeout_ms=session_ms,
         )
         self._consumer = consumer
         committer: asyncio.Task[None] | None = None
@@ -216,7 +219,7 @@ class Notifier:
             log.info("notifier_stopping", in_flight=self.tracker.in_flight())
             self.stopping = True
             consumer.pause(*consumer.assignment())
-            await self._drain(cfg.shutdown_grace_seconds)
+            await self._drain(cfg.drain_seconds)
             await self.commit()
         finally:
             self.stopping = True
@@ -304,7 +307,7 @@ class Notifier:
         for recipient in plan.unresolved:
             self.metrics.notifications.labels(recipient.channel, OUTCOME_UNRESOLVED).inc()
             log.warning("contact_unresolved", event_id=notice.event_id, case_id=notice.case_id, channel=recipient.channel,
-                        target=recipient.to, customer_id=notice.customer_id)
+                        target=recipient.to)
         ticket = Ticket(tp, record.offset)
         taken_at = self.monotonic()
         for delivery in plan.deliveries:

@@ -8,6 +8,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from monitor.notify.ledger import DeliveryRecord, Ledger
+from monitor.runtime import kafka as kafka_clients
+from monitor.runtime.settings import KafkaSettings
 
 log = structlog.get_logger("monitor.notify.state")
 
@@ -15,8 +17,8 @@ log = structlog.get_logger("monitor.notify.state")
 class StateStore:
     """Reads the state topic into a Ledger (catch_up) and appends records (write, acks=all)."""
 
-    def __init__(self, bootstrap: str, topic: str, producer: AIOKafkaProducer) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaSettings, topic: str, producer: AIOKafkaProducer) -> None:
+        self.kafka = kafka
         self.topic = topic
         self.producer = producer
         self._reader: AIOKafkaConsumer | None = None
@@ -25,7 +27,7 @@ class StateStore:
 
     async def start(self) -> None:
         """Open the reader (no consumer group: it reads every partition)."""
-        self._reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+        self._reader = kafka_clients.consumer(self.kafka, group_id=None, auto_offset_reset="earliest")
         await self._reader.start()
         partitions = self._reader.partitions_for_topic(self.topic)
         for _ in range(50):

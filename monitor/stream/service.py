@@ -1,11 +1,10 @@
-"""The worker process: a Worker plus its HTTP endpoints, signals and a bounded graceful stop."""
+"""`monitor worker`: a Worker on the shared runtime (HTTP endpoints, signals, bounded graceful stop)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from typing import Any
 
@@ -13,11 +12,15 @@ import structlog
 
 from monitor.core.case import Engine
 from monitor.core.policy import PolicyError
+from monitor.observe.cases import CASE_ROUTE, CaseRoute
+from monitor.observe.health import CheckResult, broker_reachable
 from monitor.runtime import connect
+from monitor.runtime.http import HttpServer
+from monitor.runtime.runner import run_until_stopped
+from monitor.runtime.topics import TopicsError
 from monitor.stream.clock import Clock
 from monitor.stream.config import ConfigError, WorkerConfig, add_arguments, config_from
 from monitor.stream.observer import WorkerObserver
-from monitor.stream.topics import TopicsError
 from monitor.stream.worker import Worker, WorkerFailure, WorkerStartError, load_engine
 
 log = structlog.get_logger("monitor.stream.worker")
@@ -31,57 +34,43 @@ async def serve(config: WorkerConfig, engine: Engine, clock: Clock | None = None
     The worker waits for its brokers first (retrying, /readyz false), at most `connect_timeout_s`
     (None: as long as it takes); then BrokerUnreachable.
     """
-    registry = None
+    server: HttpServer | None = None
     if observer is None and config.web_port:
         from prometheus_client import CollectorRegistry
 
         from monitor.observe.metrics import WorkerMetrics
 
         registry = CollectorRegistry()
-        observer = WorkerMetrics(registry, engine.catalog, input_topics=config.topics.inputs)
-    worker = Worker(config, engine, clock=clock, observer=observer)
-    if install_signals:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, worker.request_stop)
-    server = await _start_http(registry, worker, config) if registry is not None else None
-    task = asyncio.create_task(_connect_then_run(worker, connect_timeout_s), name="sla-worker")
-    stop_waiter = asyncio.create_task(worker._stopping.wait())
-    relay = asyncio.create_task(_relay_stop(stop, worker)) if stop is not None else None
-    code = 0
+        metrics = WorkerMetrics(registry, engine.catalog, input_topics=config.topics.inputs)
+        observer = metrics
+        worker = Worker(config, engine, clock=clock, observer=observer)
+        server = _http_server(registry, metrics, worker, config)
+    else:
+        worker = Worker(config, engine, clock=clock, observer=observer)
+    if server is not None:
+        port = await server.start(config.web_host, config.web_port)
+        log.info("http listening", port=port)
+    quit_ = asyncio.Event()
+
+    def request_stop() -> None:
+        quit_.set()
+        worker.request_stop()
+
+    async def connect_then_run() -> None:
+        if await connect.wait_for_kafka(config.kafka.client_kwargs(), timeout_s=connect_timeout_s, stop=quit_):
+            await worker.run()
+
     try:
-        await asyncio.wait({task, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if not task.done():
-            try:
-                await asyncio.wait_for(task, config.shutdown_timeout_seconds)
-            except TimeoutError:
-                log.error("graceful stop exceeded its bound", seconds=config.shutdown_timeout_seconds)
-                code = 1
-        else:
-            task.result()
+        return await run_until_stopped(connect_then_run(), request_stop=request_stop,
+                                       grace_s=config.shutdown_timeout_seconds, stop=stop,
+                                       install_signals=install_signals, name="sla-worker")
     finally:
-        stop_waiter.cancel()
-        if relay is not None:
-            relay.cancel()
         if server is not None:
             await server.stop()
-    return code
 
 
-async def _connect_then_run(worker: Worker, connect_timeout_s: float | None) -> None:
-    if await connect.wait_for_kafka(worker.config.kafka.client_kwargs(), timeout_s=connect_timeout_s, stop=worker._stopping):
-        await worker.run()
-
-
-async def _relay_stop(stop: asyncio.Event, worker: Worker) -> None:
-    await stop.wait()
-    worker.request_stop()
-
-
-async def _start_http(registry: Any, worker: Worker, config: WorkerConfig) -> Any:
-    """Serve /metrics, /healthz, /readyz and /cases/{id} for this worker."""
-    from monitor.observe.health import CheckResult, broker_reachable
-    from monitor.observe.http import ObservabilityHttp
+def _http_server(registry: Any, metrics: Any, worker: Worker, config: WorkerConfig) -> HttpServer:
+    """/metrics, /healthz, /readyz (broker reachable, partitions recovered) and /cases/{id} for this worker."""
 
     def recovered() -> CheckResult:
         if not worker.recovered:
@@ -93,14 +82,13 @@ async def _start_http(registry: Any, worker: Worker, config: WorkerConfig) -> An
 
     from monitor.observe.peers import PeerCaseLookup
 
-    server = ObservabilityHttp(
+    server = HttpServer(
         registry,
         readiness={"broker": broker_reachable(config.kafka.bootstrap or ""), "partitions": recovered},
-        case_lookup=lookup, peer_lookup=PeerCaseLookup(config.peers) if config.peers else None,
-        metrics=worker.observer,  # type: ignore[arg-type]
+        on_readiness=metrics.set_ready,
     )
-    port = await server.start(config.web_host, config.web_port)
-    log.info("http listening", port=port)
+    route = CaseRoute(lookup, PeerCaseLookup(config.peers) if config.peers else None)
+    server.add_get(CASE_ROUTE, route.handle)
     return server
 
 
@@ -118,9 +106,9 @@ def main(argv: list[str]) -> int:
     except (ConfigError, PolicyError, OSError, ValueError) as exc:
         print(f"monitor worker: {exc}", file=sys.stderr)
         return 2
-    from monitor.observe.logging import configure_logging
+    from monitor.runtime.logging import configure_logging
 
-    configure_logging(config.log_level)
+    configure_logging(config.log.level, config.log.format)
     try:
         return asyncio.run(serve(config, engine, connect_timeout_s=connect_timeout_s))
     except (TopicsError, WorkerStartError) as exc:

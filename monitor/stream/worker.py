@@ -40,6 +40,7 @@ from monitor.core.events import (
 )
 from monitor.core.policy import Catalog, bundled_catalog, load_catalog
 from monitor.observe.metrics import case_footprint
+from monitor.runtime import kafka as kafka_clients
 from monitor.stream.batching import send_batched
 from monitor.stream.changelog import restore
 from monitor.stream.clock import Clock, WallClock
@@ -152,7 +153,7 @@ class Worker:
         if self.exactly_once:
             producer_args["transactional_id"] = self.config.transactional_id or f"{self.config.group_id}-worker"
             producer_args["enable_idempotence"] = True
-        self._producer = AIOKafkaProducer(**kafka.client_kwargs(), **producer_args)
+        self._producer = kafka_clients.producer(kafka, **producer_args)
         try:
             await self._producer.start()
         except KafkaError as exc:
@@ -164,14 +165,14 @@ class Worker:
                 ) from exc
             raise
         isolation = "read_committed" if self.exactly_once else "read_uncommitted"
-        self._restorer = AIOKafkaConsumer(
-            **kafka.client_kwargs(), group_id=None, enable_auto_commit=False, isolation_level=isolation,
+        self._restorer = kafka_clients.consumer(
+            kafka, group_id=None, enable_auto_commit=False, isolation_level=isolation,
             max_partition_fetch_bytes=self.config.max_fetch_bytes, fetch_max_wait_ms=50,
         )
         await self._restorer.start()
         session_ms = int(self.config.session_timeout_seconds * 1000)
-        self._consumer = AIOKafkaConsumer(
-            **kafka.client_kwargs(),
+        self._consumer = kafka_clients.consumer(
+            kafka,
             group_id=self.config.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -617,17 +618,7 @@ def _leave_group_even_in_generation_zero(consumer: AIOKafkaConsumer) -> None:
         coordinator.generation = 1
 
 
-# ---------------------------------------------------------------------- entry point
-
-
 def load_engine(config: WorkerConfig) -> Engine:
     """The engine for the configured catalog (MONITOR_POLICIES or the bundled one)."""
     catalog: Catalog = load_catalog(config.policies) if config.policies else bundled_catalog()
     return Engine(catalog, hold_seconds=config.hold_seconds, closed_retention_seconds=config.closed_retention_seconds)
-
-
-def main(argv: list[str]) -> int:
-    """`monitor worker [flags]`: run the worker until SIGTERM; exit 0 after a clean stop."""
-    from monitor.stream.service import main as service_main
-
-    return service_main(argv)

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.embedded_broker import free_port
 from monitor.notify.routing import load_routing
-from monitor.observe.http import ObservabilityHttp
+from monitor.runtime.http import HttpServer
 from tests.deploy.conftest import DEPLOY, require_binary
 
 DOCKERFILE = DEPLOY / "Dockerfile"
@@ -107,7 +107,7 @@ async def run_healthcheck(port: int) -> int:
 
 
 async def test_healthcheck_passes_against_a_live_server_and_fails_without_one() -> None:
-    server = ObservabilityHttp(CollectorRegistry(), readiness={})
+    server = HttpServer(CollectorRegistry(), readiness={})
     port = await server.start("127.0.0.1", 0)
     try:
         assert await run_healthcheck(port) == 0

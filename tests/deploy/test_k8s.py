@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from monitor.core.policy import bundled_catalog, parse_catalog
+from monitor.notify import service as notify_service
 from monitor.notify.contacts import parse_contacts
 from monitor.notify.routing import parse_routing
 from monitor.observe.labels import label_space
@@ -176,7 +176,7 @@ def test_kafka_sasl_tls_secrets_are_wired_optionally_into_both_workloads() -> No
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         assert mounts["kafka-tls"] == "/etc/sla-monitor/kafka-tls"
     kafka_vars = {"KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CAFILE"}
-    assert kafka_vars <= {var for _, var, _ in worker_config._SETTINGS.values()}
+    assert kafka_vars <= worker_config.environment_variables() and kafka_vars <= notify_service.environment_variables()
 
 
 def test_kustomization_sets_namespace_and_the_image_of_every_container() -> None:
@@ -229,8 +229,7 @@ def test_notifier_is_deployed_scraped_and_configured_like_the_cli_expects() -> N
     container = pod["spec"]["containers"][0]
     assert container["args"] == ["notify"]
     env = {e["name"]: e["value"] for e in container["env"]}
-    sources = [*(REPO / "monitor" / "notify").rglob("*.py"), *(REPO / "monitor" / "runtime").rglob("*.py")]
-    known = {name for path in sources for name in re.findall(r"[\"'$]([A-Z][A-Z0-9_]{2,})", path.read_text())}
+    known = notify_service.environment_variables()
     assert set(env) <= known, f"settings the notifier does not read: {sorted(set(env) - known)}"
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert env["MONITOR_NOTIFY_ROUTING"] == f"{mounts['routing']}/routing.toml"
@@ -239,7 +238,7 @@ def test_notifier_is_deployed_scraped_and_configured_like_the_cli_expects() -> N
     assert env["MONITOR_NOTIFY_WEB_PORT"] == str(http["containerPort"])
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert pod["spec"]["terminationGracePeriodSeconds"] > float(env["MONITOR_NOTIFY_SHUTDOWN_GRACE_SECONDS"])
+    assert pod["spec"]["terminationGracePeriodSeconds"] > float(env["MONITOR_NOTIFY_SHUTDOWN_TIMEOUT_SECONDS"])
     refs = {e["secretRef"]["name"]: e["secretRef"].get("optional", False) for e in container["envFrom"]}
     assert refs["sla-notify-channels"] is False  # the routing file's *_env variables: required
     assert deployment["spec"]["replicas"] >= 2
@@ -311,7 +310,7 @@ def test_prometheusrule_check_fails_when_alerts_yml_changes(tmp_path: Path) -> N
 def test_worker_env_names_are_settings_the_worker_reads(tmp_path: Path) -> None:
     container = documents()["StatefulSet"]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
-    known = {var for _, var, _ in worker_config._SETTINGS.values()} | {"MONITOR_LOG_FORMAT"}
+    known = worker_config.environment_variables()
     assert set(env) <= known, f"unknown settings: {sorted(set(env) - known)}"
     policies = tmp_path / "catalog.toml"
     policies.write_text(documents()["ConfigMap"]["data"]["catalog.toml"])

@@ -18,8 +18,8 @@ import jsonschema
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from monitor.core.events import format_time
-from monitor.stream.config import TopicNames, WorkerConfig, config_from, topic_env_var
-from monitor.stream.topics import apply_topics, load_schema, load_specs, topics_dir
+from monitor.runtime.topics import apply_topics, load_schema, load_specs, topic_env_var, topics_dir
+from monitor.stream.config import TopicNames, WorkerConfig, config_from
 
 FAST_POLICIES = Path(__file__).with_name("fast_policies.toml")
 _counter = itertools.count()
@@ -35,7 +35,7 @@ def unique_topics(partitions: int = 3) -> tuple[TopicNames, int]:
 async def create_topics(bootstrap: str, names: TopicNames, partitions: int = 3) -> None:
     """Create the topic set through the same code path as `monitor topics apply`."""
     config = worker_config(bootstrap, names)
-    report = await apply_topics(config.kafka, load_specs(names, partitions=partitions))
+    report = await apply_topics(config.kafka, load_specs(names.by_role(), partitions=partitions))
     assert not report.drift, report.drift
 
 
@@ -136,7 +136,7 @@ _schemas: dict[str, Any] = {}
 
 def validate_output(names: TopicNames, record: Received) -> None:
     """Validate an output record against its topic's JSON Schema in topics/ (and its event type)."""
-    specs = {spec.name: spec for spec in load_specs(names)}
+    specs = {spec.name: spec for spec in load_specs(names.by_role())}
     spec = specs[record.topic]
     if spec.role not in _schemas:
         _schemas[spec.role] = load_schema(spec)

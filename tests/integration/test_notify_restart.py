@@ -36,10 +36,11 @@ notify = ["hook"]
 
 def spawn(bootstrap: str, topics: Topics, routing: Path, log: Path, web_port: int) -> subprocess.Popen[bytes]:
     """`monitor notify` as its own process, with short group timeouts so a restart rejoins quickly."""
-    args = [sys.executable, "-m", "monitor", "notify", "--routing", str(routing), "--bootstrap", bootstrap,
-            "--group", topics.group, "--topics", ",".join(topics.inputs), "--state-topic", topics.state,
-            "--dead-letter-topic", topics.dead_letter, "--web-host", "127.0.0.1", "--web-port", str(web_port),
-            "--session-timeout-ms", "3000", "--heartbeat-interval-ms", "500", "--shutdown-grace", "3"]
+    args = [sys.executable, "-m", "monitor", "notify", "--routing", str(routing), "--broker", bootstrap,
+            "--group-id", topics.group, "--topic-near-breaches", topics.near, "--topic-breaches", topics.breach,
+            "--topic-status", topics.status, "--topic-notify-state", topics.state,
+            "--topic-notify-dead-letter", topics.dead_letter, "--web-host", "127.0.0.1", "--web-port", str(web_port),
+            "--session-timeout", "3", "--shutdown-timeout", "4"]
     env = {**os.environ, "HOOK_SECRET": "restart-secret"}
     return subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[2])
 

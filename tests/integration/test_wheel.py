@@ -39,7 +39,7 @@ def test_wheel_in_a_fresh_venv_runs_the_main_job_with_packaged_topics(tmp_path: 
     env = {k: v for k, v in os.environ.items()
            if k not in {"KAFKA_BROKER", "PYTHONPATH", "VIRTUAL_ENV"} and not k.startswith("MONITOR_")}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    where = _run([str(bin_dir / "python"), "-c", "from monitor.stream.topics import topics_dir; print(topics_dir())"],
+    where = _run([str(bin_dir / "python"), "-c", "from monitor.runtime.topics import topics_dir; print(topics_dir())"],
                  cwd=tmp_path, env=env, timeout=60)
     packaged = Path(where.stdout.strip())
     assert packaged.is_relative_to(tmp_path / "venv"), where

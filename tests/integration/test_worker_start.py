@@ -23,14 +23,16 @@ def monitor(args: list[str], env: dict[str, str], timeout_s: float = 60) -> subp
 
 def test_topics_apply_creates_then_reports_drift(broker) -> None:
     names, _ = unique_topics()
-    env = worker_env(broker.bootstrap, names)
+    tag = names.case_created.split(".")[0]
+    notify = {"MONITOR_TOPIC_NOTIFY_STATE": f"{tag}.notify-state", "MONITOR_TOPIC_NOTIFY_DEAD_LETTER": f"{tag}.notify-dl"}
+    env = worker_env(broker.bootstrap, names, **notify)
     first = monitor(["topics", "apply", "--partitions", "2"], env)
     assert first.returncode == 0, first.stderr
     assert sorted(line.split()[1] for line in first.stdout.splitlines() if line.startswith("created")) == sorted(
-        names.by_role().values())
+        [*names.by_role().values(), *notify.values()])   # one admin creates the topics of every app
     again = monitor(["topics", "apply", "--partitions", "2"], env)
     assert again.returncode == 0
-    assert [line.split()[0] for line in again.stdout.splitlines()] == ["ok"] * 7
+    assert [line.split()[0] for line in again.stdout.splitlines()] == ["ok"] * 9
     drift = monitor(["topics", "apply", "--partitions", "3", "--strict"], env)
     assert drift.returncode == 3
     assert f"DRIFT     {names.case_created}: partitions 2, spec 3" in drift.stdout

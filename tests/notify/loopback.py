@@ -18,18 +18,18 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import NewTopic
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from monitor.embedded_broker import free_port
 from monitor.notify.channels import build_channels
 from monitor.notify.contacts import EMPTY_CONTACTS, Contacts
-from monitor.notify.kafka_setup import ensure_topics
 from monitor.notify.metrics import NotifyMetrics
 from monitor.notify.notifier import Notifier, NotifierConfig
 from monitor.notify.routing import parse_routing
 from monitor.notify.secrets import resolve_secrets
+from monitor.runtime.settings import KafkaSettings, load_settings
+from monitor.runtime.topics import apply_topics, load_specs
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -203,10 +203,16 @@ class Topics:
         return {"sla.near_breach": self.near, "sla.breach": self.breach, "sla.met": self.status}[event["type"]]
 
 
+def kafka_settings(bootstrap: str) -> KafkaSettings:
+    """Connection settings for the test broker, through the same loader as the apps."""
+    return load_settings(KafkaSettings, None, {"KAFKA_BROKER": bootstrap})
+
+
 async def fresh_topics(bootstrap: str, partitions: int = 2) -> Topics:
     """Create input topics with unique names (the notifier creates its own state/dead-letter topics)."""
     topics = Topics(f"t{uuid.uuid4().hex[:10]}")
-    await ensure_topics(bootstrap, [NewTopic(name, partitions, 1) for name in topics.inputs])
+    roles = {"near_breaches": topics.near, "breaches": topics.breach, "status": topics.status}
+    await apply_topics(kafka_settings(bootstrap), load_specs(roles, partitions=partitions))
     return topics
 
 
@@ -255,10 +261,9 @@ async def running_notifier(bootstrap: str, topics: Topics, routing: dict[str, An
                            contacts: Contacts = EMPTY_CONTACTS) -> AsyncIterator[Notifier]:
     """Run a Notifier in this event loop against the broker; stop it gracefully on exit."""
     parsed = parse_routing(routing, "test-routing.toml")
-    config = NotifierConfig(bootstrap=bootstrap, group_id=topics.group, input_topics=topics.inputs,
-                            state_topic=topics.state, dead_letter_topic=topics.dead_letter, topic_partitions=1,
-                            session_timeout_ms=6000, heartbeat_interval_ms=500, commit_interval_seconds=0.2,
-                            shutdown_grace_seconds=2.0)
+    config = NotifierConfig(kafka=kafka_settings(bootstrap), group_id=topics.group, input_topics=topics.inputs,
+                            state_topic=topics.state, dead_letter_topic=topics.dead_letter,
+                            session_timeout_seconds=6, commit_interval_seconds=0.2, drain_seconds=2.0)
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as session:
         notifier = Notifier(config, parsed, contacts, build_channels(parsed, resolve_secrets(parsed, env), session), NotifyMetrics())

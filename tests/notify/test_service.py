@@ -51,3 +51,27 @@ def test_invalid_routing_and_missing_option_exit_2(tmp_path: Path, monkeypatch: 
     bad.write_text('[channels.x]\nkind = "fax"\n[[rules]]\nnotify = ["x"]\n')
     assert main(["--check", "--routing", str(bad)]) == 2
     assert f"{bad}: channels.x.kind: expected one of webhook, slack, pagerduty, email, alertmanager" in capsys.readouterr().err
+
+
+def test_bad_settings_end_in_one_clean_message_not_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MONITOR_NOTIFY_WEB_PORT", "abc")
+    monkeypatch.setenv("KAFKA_BROKER", "no-port")
+    monkeypatch.setenv("MONITOR_LOG_LEVEL", "chatty")
+    assert main(["--routing", str(EXAMPLES / "example-routing.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for fragment in ("MONITOR_NOTIFY_WEB_PORT / --web-port", "KAFKA_BROKER / --broker: 'no-port' is not host:port",
+                     "MONITOR_LOG_LEVEL / --log-level"):
+        assert fragment in err
+
+
+def test_help_shows_the_flags_shared_with_the_worker(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--broker", "--security-protocol", "--sasl-mechanism", "--ssl-cafile", "--log-level", "--group-id",
+                 "--web-port", "--topic-breaches", "--topic-notify-state", "--shutdown-timeout"):
+        assert flag in text
+    for gone in ("--bootstrap", "--group ", "--state-topic", "--shutdown-grace", "--sasl-password "):
+        assert gone not in text

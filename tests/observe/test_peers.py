@@ -9,8 +9,15 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.observe.http import ObservabilityHttp
+from monitor.observe.cases import CASE_ROUTE, CaseLookup, CaseRoute
 from monitor.observe.peers import PeerCaseLookup, resolve_peers
+from monitor.runtime.http import HttpServer
+
+
+def replica(case_lookup: CaseLookup, peer_lookup: CaseLookup) -> HttpServer:
+    server = HttpServer(CollectorRegistry(), readiness={})
+    server.add_get(CASE_ROUTE, CaseRoute(case_lookup, peer_lookup).handle)
+    return server
 
 
 def owner_of(cases: dict[str, dict[str, Any]]):  # type: ignore[no-untyped-def]
@@ -23,10 +30,8 @@ def owner_of(cases: dict[str, dict[str, Any]]):  # type: ignore[no-untyped-def]
 async def replicas() -> AsyncIterator[list[str]]:
     """Two replicas, A owning C-A and B owning C-B, each knowing both base URLs."""
     peers_a, peers_b = PeerCaseLookup([], timeout_s=2), PeerCaseLookup([], timeout_s=2)
-    a = ObservabilityHttp(CollectorRegistry(), readiness={}, case_lookup=owner_of({"C-A": {"case_id": "C-A"}}),
-                          peer_lookup=peers_a)
-    b = ObservabilityHttp(CollectorRegistry(), readiness={}, case_lookup=owner_of({"C-B": {"case_id": "C-B"}}),
-                          peer_lookup=peers_b)
+    a = replica(owner_of({"C-A": {"case_id": "C-A"}}), peers_a)
+    b = replica(owner_of({"C-B": {"case_id": "C-B"}}), peers_b)
     urls = [f"http://127.0.0.1:{await a.start('127.0.0.1', 0)}", f"http://127.0.0.1:{await b.start('127.0.0.1', 0)}"]
     peers_a.peers = peers_b.peers = urls
     try:

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from monitor.core.case import Engine
 from monitor.core.events import MAX_EVENT_BYTES, Rejection, parse_event
 from monitor.core.policy import load_catalog
+from monitor.runtime.topics import load_schema, load_specs
 from monitor.stream.codec import b64, decode_state, encode_sla_event, encode_state, record_source
 from monitor.stream.config import TopicNames
 from monitor.stream.dead_letter import dead_letter_record
-from monitor.stream.topics import load_schema, load_specs
 from tests.integration.kafka_helpers import FAST_POLICIES
 
 CREATED = {"event_id": "e1", "case_id": "C-1", "occurred_at": "2026-11-26T09:00:00Z", "plan": "fast",
@@ -24,7 +24,7 @@ CREATED = {"event_id": "e1", "case_id": "C-1", "occurred_at": "2026-11-26T09:00:
 
 
 def _schema(role: str) -> dict:
-    spec = next(s for s in load_specs(TopicNames()) if s.role == role)
+    spec = next(s for s in load_specs(TopicNames().by_role()) if s.role == role)
     schema = load_schema(spec)
     assert schema is not None
     return schema
@@ -72,9 +72,9 @@ def test_oversized_values_are_not_copied_into_the_source() -> None:
 
 
 def test_every_topic_spec_has_a_schema_file_that_is_valid() -> None:
-    for spec in load_specs(TopicNames()):
+    for spec in load_specs():
         schema = load_schema(spec)
-        if spec.role == "changelog":
+        if spec.direction == "internal":
             assert schema is None
             continue
         assert schema is not None

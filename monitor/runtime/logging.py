@@ -1,8 +1,11 @@
 """structlog setup: JSON lines in production, a readable console in a terminal.
 
+The one logging setup of every app (worker, notifier, topics, local run).
+
 Every line about a case carries `case_id`, `event_id`, `topic`, `partition` and `offset`
-(bind them with `record_logger`). Case contents never reach a log line: keys that hold
-payloads are removed by `drop_case_contents`, and so is any bytes value.
+(bind them with `record_logger`). Case contents and customer identifiers never reach a log
+line: keys that hold payloads or customer data are removed by `drop_case_contents`, and so is
+any bytes value; e-mail addresses inside any remaining string are masked.
 Standard-library loggers (aiokafka) go through the same renderer.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import IO, Any, Literal
@@ -22,8 +26,8 @@ LogFormat = Literal["json", "console"]
 CONTENT_KEYS: frozenset[str] = frozenset(
     {
         "body", "case", "comment", "contents", "customer", "customer_id", "description",
-        "key_raw", "message_body", "notes", "payload", "raw", "record", "state", "subject",
-        "text", "value",
+        "email", "key_raw", "message_body", "notes", "payload", "raw", "record", "recipient",
+        "state", "subject", "text", "value",
     }
 )
 
@@ -31,16 +35,24 @@ CONTENT_KEYS: frozenset[str] = frozenset(
 RECORD_FIELDS: tuple[str, ...] = ("case_id", "event_id", "topic", "partition", "offset")
 
 
+#: An e-mail address anywhere in a string (a notification target, an SMTP error message).
+EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+EMAIL_MASK = "<email>"
+
+
 def drop_case_contents(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: remove content-bearing keys and bytes values from a log line."""
+    """structlog processor: remove content-bearing keys and bytes values, mask e-mail addresses."""
     dropped = sorted(
         key for key, value in event_dict.items()
         if key in CONTENT_KEYS or isinstance(value, (bytes, bytearray, memoryview))
     )
     for key in dropped:
         del event_dict[key]
+    for key, value in event_dict.items():
+        if isinstance(value, str) and "@" in value:
+            event_dict[key] = EMAIL.sub(EMAIL_MASK, value)
     if dropped:
         event_dict["dropped_keys"] = dropped
     return event_dict
@@ -97,6 +109,7 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    logging.getLogger("aiokafka").setLevel(max(numeric, logging.WARNING))  # its INFO lines are per-connection chatter
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from monitor.observe.logging import choose_format, configure_logging, record_logger
+from monitor.runtime.logging import choose_format, configure_logging, record_logger
 
 
 class FakeTty(io.StringIO):
@@ -98,3 +98,15 @@ def test_console_format_in_a_terminal_and_json_otherwise() -> None:
 def test_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError):
         configure_logging("LOUD", "json", io.StringIO())
+
+
+def test_email_addresses_are_masked_and_customer_ids_dropped() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    structlog.get_logger("t").warning("contact_unresolved", case_id="C-1", target="ops.lead@example.com",
+                                      customer_id="ACME-42", error="550 <jane.doe@acme.example> unknown")
+    logging.getLogger("aiokafka.t").warning("failed for bob@corp.example")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    text = stream.getvalue()
+    assert "example.com" not in text and "acme.example" not in text and "corp.example" not in text
+    assert "ACME-42" not in text and lines[0]["case_id"] == "C-1" and lines[0]["target"] == "<email>"

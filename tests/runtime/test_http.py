@@ -1,4 +1,4 @@
-"""ObservabilityHttp served on a real loopback port: bodies of /healthz, /readyz, /cases, /metrics."""
+"""HttpServer (with the worker's /cases route) served on a real loopback port: bodies of /healthz, /readyz, /cases, /metrics."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.core.policy import bundled_catalog
+from monitor.observe.cases import CASE_ROUTE, CaseRoute
 from monitor.observe.health import CheckResult, LoopLagProbe, broker_reachable, parse_bootstrap
-from monitor.observe.http import ObservabilityHttp
 from monitor.observe.metrics import WorkerMetrics
+from monitor.runtime.http import HttpServer
 
 
 class WorkerFacts:
@@ -68,17 +69,17 @@ async def base_url(
     facts: WorkerFacts, registry: CollectorRegistry, listening_socket: socket.socket
 ) -> AsyncIterator[str]:
     port = listening_socket.getsockname()[1]
-    server = ObservabilityHttp(
+    server = HttpServer(
         registry,
         readiness={
             "partitions_assigned": facts.partitions_assigned,
             "table_recovered": facts.table_recovered,
             "broker_reachable": broker_reachable(f"127.0.0.1:{port}", timeout_s=1.0),
         },
-        case_lookup=lookup,
-        metrics=WorkerMetrics(registry, bundled_catalog()),
+        on_readiness=WorkerMetrics(registry, bundled_catalog()).set_ready,
         loop_probe=LoopLagProbe(interval_s=0.05, max_lag_s=5.0),
     )
+    server.add_get(CASE_ROUTE, CaseRoute(lookup).handle)
     bound = await server.start("127.0.0.1", 0)
     try:
         yield f"http://127.0.0.1:{bound}"
@@ -155,7 +156,7 @@ async def test_a_check_that_hangs_or_raises_fails_readiness_with_a_reason(regist
     def raises() -> CheckResult:
         raise KeyError("table")
 
-    server = ObservabilityHttp(registry, readiness={"hangs": hangs, "raises": raises}, check_timeout_s=0.1)
+    server = HttpServer(registry, readiness={"hangs": hangs, "raises": raises}, check_timeout_s=0.1)
     report = await server.readiness_report()
     assert report == {
         "ready": False,

@@ -1,0 +1,59 @@
+"""The one runner of every stream app: signals, a stop request, and a bounded graceful stop.
+
+`run_until_stopped` runs an app's main coroutine until it returns, or until SIGTERM/SIGINT (or
+an optional `stop` event): then it asks the app to stop (`request_stop`) and waits at most
+`grace_s` for the main coroutine to finish its own orderly stop (flush, commit, leave the
+group). Past the bound the coroutine is cancelled and the exit code is 1, so an orchestrator's
+grace period (Kubernetes' terminationGracePeriodSeconds) is never the thing that ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("monitor.runtime.runner")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+async def run_until_stopped(main: Coroutine[Any, Any, None], *, request_stop: Callable[[], None], grace_s: float,
+                            stop: asyncio.Event | None = None, install_signals: bool = True, name: str = "app") -> int:
+    """Run `main`; on a signal or `stop`, call `request_stop` and wait up to `grace_s`; 0 on a clean stop, 1 past the bound."""
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    if install_signals:
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, signalled.set)
+    task = asyncio.create_task(main, name=name)
+    waiters = [asyncio.create_task(signalled.wait(), name=f"{name}-signals")]
+    if stop is not None:
+        waiters.append(asyncio.create_task(stop.wait(), name=f"{name}-stop"))
+    try:
+        await asyncio.wait({task, *waiters}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()   # the app ended on its own: its exception, if any, is the caller's to report
+            return 0
+        log.info("stopping", app=name, reason="signal" if signalled.is_set() else "stop requested", grace_s=grace_s)
+        request_stop()
+        try:
+            await asyncio.wait_for(task, grace_s)
+        except TimeoutError:
+            log.error("graceful stop exceeded its bound", app=name, seconds=grace_s)
+            return 1
+        return 0
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if install_signals:
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
