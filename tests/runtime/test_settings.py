@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from monitor.runtime.kafka import FileTokenProvider
 from monitor.runtime.settings import ConfigError, KafkaSettings, LogSettings, add_arguments, load_settings
@@ -122,3 +123,20 @@ def test_log_settings_are_shared_names() -> None:
     assert load_settings(LogSettings, None, {"MONITOR_LOG_FORMAT": "JSON"}).format == "json"
     with pytest.raises(ConfigError, match="MONITOR_LOG_LEVEL / --log-level"):
         load_settings(LogSettings, None, {"MONITOR_LOG_LEVEL": "chatty"})
+
+
+def test_the_configuration_reference_names_every_variable_and_flag() -> None:
+    from monitor.notify import service as notify_service
+    from monitor.runtime.settings import ServiceSettings, flag_name
+    from monitor.stream.config import WorkerServiceSettings
+
+    text = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    shared = {"KAFKA_BROKER", "MONITOR_LOG_LEVEL", "MONITOR_WEB_PORT", "MONITOR_NOTIFY_WEB_PORT"}
+    for var in (notify_service.environment_variables() | shared) - {"MONITOR_BOARD_URL", "MONITOR_CONNECT_TIMEOUT_SECONDS"}:
+        if var.startswith("MONITOR_TOPIC_"):
+            continue
+        assert f"`{var}`" in text, var
+    for cls in (KafkaSettings, LogSettings, ServiceSettings, WorkerServiceSettings, notify_service.NotifyServiceSettings):
+        for name in cls.model_fields:
+            if cls.model_fields[name].annotation not in (SecretStr, SecretStr | None):
+                assert f"`{flag_name(cls, name)}`" in text, (cls.__name__, name)
