@@ -476,7 +476,7 @@ class Engine:
         due = self._crossing(state, clock, rule, 1.0) if rule is not None and target is not None else None
         step.emitted.append(self._event(
             state, clock, rule, ev.MET, None, at, now, due,
-            breached=target is not None and elapsed > target * US_PER_S,
+            breached=target is not None and _late(elapsed, target * US_PER_S, at, due),
             elapsed_seconds=elapsed / US_PER_S,
         ))
         return True
@@ -555,3 +555,12 @@ class Engine:
     def _reject(self, state: CaseState | None, event: InputEvent, reason: str, message: str) -> Step:
         rejection = Rejection(reason, message, event.event_id, event.case_id, event.source)
         return Step(state, rejections=[rejection], next_due_us=self.next_due(state) if state else None)
+
+
+def _late(elapsed_us: int, target_us: int, at: int, due: int | None) -> bool:
+    """Whether a stop at `at` broke the promise: covered time past the target, or the target used up before `at`.
+
+    A due instant at a window's close is followed by closed time in which no covered time passes:
+    a response then has covered elapsed == target, yet comes after the breach went out at `due`.
+    """
+    return elapsed_us > target_us or (elapsed_us == target_us and due is not None and at > due)

@@ -192,6 +192,20 @@ def test_late_response_after_breach() -> None:
     assert out[-1]["breached"] is True and out[-1]["elapsed_seconds"] == 7200
 
 
+def test_response_in_closed_time_after_a_due_at_the_close_is_late() -> None:
+    """Due exactly at Friday's 17:00 close, answered on Saturday: the breach fired, so the met says breached.
+
+    The covered elapsed time equals the target (no covered time passes after the close), but the
+    promise was broken at 17:00 and `sla.breach` went out then; `sla.met` must agree with it.
+    """
+    # adobe-online P2: 4 business hours (emea, 09:00-17:00 London); Friday 13:00 + 4 h = Friday 17:00.
+    out = run(created("C", "2026-11-27T13:00:00Z", "adobe-online", "P2"), updated("C", "2026-11-28T10:00:00Z", agent_response=True))
+    assert breach_at(out) == "2026-11-27T17:00:00Z"
+    met = out[-1]
+    assert met["type"] == "sla.met" and met["elapsed_seconds"] == 4 * 3600
+    assert met["breached"] is True
+
+
 def test_first_response_is_not_paused_by_pending_customer() -> None:
     out = run(created("C", WEDNESDAY, "adobe-online", "P1"), updated("C", "2026-11-25T10:10:00Z", status="pending_customer"))
     assert breach_at(out) == "2026-11-25T11:00:00Z"
