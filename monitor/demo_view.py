@@ -16,11 +16,13 @@ from collections import Counter, deque
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from monitor.contract import BREACH, MET, NEAR_BREACH
+
 WIDTH = 80
 #: Column layout of an event line; every line is at most WIDTH characters.
 COLUMNS = f"{'time':<5}  {'event':<15} {'case':<7} {'plan':<27} {'pr':<2} {'region':<8} due"
-_ORDER = {"sla.near_breach": 0, "sla.breach": 1, "sla.met": 2}
-_PLURAL = {"sla.near_breach": "near-breaches", "sla.breach": "breaches", "sla.met": "met"}
+_ORDER = {NEAR_BREACH: 0, BREACH: 1, MET: 2}
+_PLURAL = {NEAR_BREACH: "near-breaches", BREACH: "breaches", MET: "met"}
 
 
 def parse_at(text: str) -> int:
@@ -46,9 +48,9 @@ def clock_text(us: int) -> str:
 def label(event: dict[str, Any]) -> str:
     """What happened, at most 15 characters: NEAR-BREACH 75%, BREACH, MET, MET (late), ..."""
     kind = str(event["type"])
-    if kind == "sla.near_breach":
+    if kind == NEAR_BREACH:
         return f"NEAR-BREACH {round(float(event['threshold']) * 100)}%"
-    if kind == "sla.met":
+    if kind == MET:
         return "MET (late)" if event.get("breached") else "MET"
     return kind.removeprefix("sla.").replace("_", "-").upper()[:15]
 

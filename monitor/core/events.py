@@ -8,18 +8,86 @@ engine, which also answers with a `Rejection`.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
-import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 from zoneinfo import available_timezones
 
 import orjson
 
-from monitor.core.calendar import from_us, to_us
+from monitor.contract import (  # the wire contract lives there; re-exported for the engine's users
+    BAD_TIMESTAMP,
+    BAD_VALUE,
+    BREACH,
+    DUPLICATE_CASE,
+    EVENT_NAMESPACE,
+    EVENT_TYPES,
+    FUTURE_TIMESTAMP,
+    HOLD_OVERFLOW,
+    INVALID_JSON,
+    INVALID_TRANSITION,
+    KEY_MISMATCH,
+    MET,
+    MISSING_FIELD,
+    NEAR_BREACH,
+    NOT_AN_OBJECT,
+    OVERDUE,
+    OVERSIZED,
+    PROCESSING_ERROR,
+    REASONS,
+    REOPEN_WINDOW_EXPIRED,
+    TRIGGER_TYPES,
+    UNKNOWN_CASE,
+    UNKNOWN_PLAN,
+    UNKNOWN_PRIORITY,
+    UNKNOWN_REGION,
+    UNKNOWN_TIMEZONE,
+    UNKNOWN_TOPIC,
+    WRONG_TYPE,
+    event_id_for,
+    format_time,
+    format_timestamp,
+    parse_time,
+    parse_timestamp,
+)
+
+#: Names of the wire contract (monitor.contract) that the engine's users import from here.
+__all__ = [
+    "BAD_TIMESTAMP",
+    "BAD_VALUE",
+    "BREACH",
+    "DUPLICATE_CASE",
+    "EVENT_NAMESPACE",
+    "EVENT_TYPES",
+    "FUTURE_TIMESTAMP",
+    "HOLD_OVERFLOW",
+    "INVALID_JSON",
+    "INVALID_TRANSITION",
+    "KEY_MISMATCH",
+    "MET",
+    "MISSING_FIELD",
+    "NEAR_BREACH",
+    "NOT_AN_OBJECT",
+    "OVERDUE",
+    "OVERSIZED",
+    "PROCESSING_ERROR",
+    "REASONS",
+    "REOPEN_WINDOW_EXPIRED",
+    "TRIGGER_TYPES",
+    "UNKNOWN_CASE",
+    "UNKNOWN_PLAN",
+    "UNKNOWN_PRIORITY",
+    "UNKNOWN_REGION",
+    "UNKNOWN_TIMEZONE",
+    "UNKNOWN_TOPIC",
+    "WRONG_TYPE",
+    "event_id_for",
+    "format_time",
+    "format_timestamp",
+    "parse_time",
+    "parse_timestamp",
+]
 
 MAX_EVENT_BYTES = 1024 * 1024
 #: Deepest JSON nesting read. An event is a flat object; the json module recurses per level
@@ -32,43 +100,6 @@ TOPIC_CREATED = "case-created"
 TOPIC_UPDATED = "case-updated"
 STATUSES = ("open", "pending_customer", "resolved", "closed", "reopened")
 
-# Rejection reason codes (the dead-letter contract).
-INVALID_JSON = "invalid_json"
-NOT_AN_OBJECT = "not_an_object"
-MISSING_FIELD = "missing_field"
-WRONG_TYPE = "wrong_type"
-BAD_TIMESTAMP = "bad_timestamp"
-BAD_VALUE = "bad_value"
-OVERSIZED = "oversized"
-UNKNOWN_TOPIC = "unknown_topic"
-UNKNOWN_PLAN = "unknown_plan"
-UNKNOWN_PRIORITY = "unknown_priority"
-UNKNOWN_REGION = "unknown_region"
-UNKNOWN_TIMEZONE = "unknown_timezone"
-UNKNOWN_CASE = "unknown_case"
-DUPLICATE_CASE = "duplicate_case"
-INVALID_TRANSITION = "invalid_transition"
-REOPEN_WINDOW_EXPIRED = "reopen_window_expired"
-HOLD_OVERFLOW = "hold_overflow"
-# Raised by the Kafka shell, not the engine: the record key is not the case_id; the engine
-# raised on a record (a bug: the record is dead-lettered and the worker goes on).
-KEY_MISMATCH = "key_mismatch"
-PROCESSING_ERROR = "processing_error"
-# An event dated further ahead of the wall clock than MONITOR_MAX_CLOCK_SKEW_SECONDS.
-FUTURE_TIMESTAMP = "future_timestamp"
-REASONS = (
-    INVALID_JSON, NOT_AN_OBJECT, MISSING_FIELD, WRONG_TYPE, BAD_TIMESTAMP, BAD_VALUE, OVERSIZED,
-    UNKNOWN_TOPIC, UNKNOWN_PLAN, UNKNOWN_PRIORITY, UNKNOWN_REGION, UNKNOWN_TIMEZONE, UNKNOWN_CASE,
-    DUPLICATE_CASE, INVALID_TRANSITION, REOPEN_WINDOW_EXPIRED, HOLD_OVERFLOW, KEY_MISMATCH, PROCESSING_ERROR,
-    FUTURE_TIMESTAMP,
-)
-
-NEAR_BREACH = "sla.near_breach"
-BREACH = "sla.breach"
-MET = "sla.met"
-#: An escalation level (`escalations = ["+1h"]`) reached by a clock still running after its breach.
-OVERDUE = "sla.overdue"
-_EVENT_NAMESPACE = uuid.UUID("6f1d1c1e-5b1a-4c39-9a53-2d8f5b0e7a11")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,90 +225,6 @@ class SlaEvent:
         if self.overdue_seconds is not None:
             body["overdue_seconds"] = self.overdue_seconds
         return body
-
-
-#: SHA-1 state after the namespace bytes: uuid5 hashes namespace + name, so each id copies this.
-_EVENT_NAMESPACE_SHA1 = hashlib.sha1(_EVENT_NAMESPACE.bytes, usedforsecurity=False)
-#: First hex digit of the clock_seq_hi field -> the same digit with the RFC 4122 variant bits set.
-_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}
-
-
-def event_id_for(case_id: str, metric: str, cycle: int, threshold: float | None) -> str:
-    """uuid5 over 'case/metric/cycle/threshold' ('met' for the stop event).
-
-    Same text as `str(uuid.uuid5(_EVENT_NAMESPACE, name))` (a property test holds it to that),
-    without building a UUID: SHA-1 of namespace + UTF-8 name, first 16 bytes, version nibble 5,
-    variant bits 10.
-    """
-    key = "met" if threshold is None else repr(float(threshold))
-    sha = _EVENT_NAMESPACE_SHA1.copy()
-    sha.update(f"{case_id}/{metric}/{cycle}/{key}".encode())
-    h = sha.hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
-
-
-#: Range of epoch microseconds a datetime can hold (0001-01-01 .. 9999-12-31T23:59:59.999999).
-_MIN_TIME_US = -62_135_596_800_000_000
-_MAX_TIME_US = 253_402_300_799_999_999
-_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
-#: Range of an event's occurred_at: deadlines months of business days ahead must stay datetimes.
-_EARLIEST_EVENT_US = -2_208_988_800_000_000   # 1900-01-01T00:00:00Z
-_LATEST_EVENT_US = 221_845_392_000_000_000    # 9000-01-01T00:00:00Z
-#: Whole epoch second -> "YYYY-MM-DDTHH:MM:SS"; timestamps of a stream cluster around now.
-_SECOND_TEXT: dict[int, str] = {}
-_SECOND_TEXT_MAX = 4096
-
-
-def format_time(us: int) -> str:
-    """Epoch microseconds -> RFC 3339 UTC with 'Z'; fraction only when non-zero (ms or µs digits).
-
-    Same text as `_format_time_datetime` (a property test holds it to that), from integer
-    arithmetic and a small cache of the whole-second part.
-    """
-    if type(us) is not int or not _MIN_TIME_US <= us <= _MAX_TIME_US:
-        return _format_time_datetime(us)
-    seconds, fraction = divmod(us, 1_000_000)
-    head = _SECOND_TEXT.get(seconds)
-    if head is None:
-        days, second = divmod(seconds, 86_400)
-        hour, second = divmod(second, 3600)
-        minute, second = divmod(second, 60)
-        head = f"{date.fromordinal(days + _EPOCH_ORDINAL).isoformat()}T{hour:02d}:{minute:02d}:{second:02d}"
-        if len(_SECOND_TEXT) >= _SECOND_TEXT_MAX:
-            _SECOND_TEXT.clear()
-        _SECOND_TEXT[seconds] = head
-    if not fraction:
-        return head + "Z"
-    if fraction % 1000:
-        return f"{head}.{fraction:06d}Z"
-    return f"{head}.{fraction // 1000:03d}Z"
-
-
-def _format_time_datetime(us: int) -> str:
-    """format_time through datetime.isoformat: the reference, and the path for odd inputs."""
-    if us % 1_000_000 == 0:
-        spec = "seconds"
-    elif us % 1000 == 0:
-        spec = "milliseconds"
-    else:
-        spec = "microseconds"
-    return from_us(us).isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def parse_time(value: Any) -> int:
-    """RFC 3339 text with an explicit offset -> epoch microseconds; ValueError otherwise."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected an RFC 3339 string, got {type(value).__name__}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an RFC 3339 timestamp") from exc
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset")
-    us = to_us(parsed)
-    if not _EARLIEST_EVENT_US <= us < _LATEST_EVENT_US:
-        raise ValueError(f"{value!r} is outside the years 1900 to 8999 that SLA clocks can run in")
-    return us
 
 
 @functools.cache

@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-NEAR_BREACH = "sla.near_breach"
-BREACH = "sla.breach"
-MET = "sla.met"
-#: An escalation level (`escalations = ["+1h"]` in the policy) reached after the breach.
-OVERDUE = "sla.overdue"
-EVENT_TYPES: tuple[str, ...] = (NEAR_BREACH, BREACH, OVERDUE, MET)
-TRIGGER_TYPES: frozenset[str] = frozenset({NEAR_BREACH, BREACH, OVERDUE})
+from monitor.contract import BREACH, EVENT_TYPES, MET, NEAR_BREACH, OVERDUE, TRIGGER_TYPES, parse_timestamp
+
+__all__ = ["BREACH", "EVENT_TYPES", "MET", "NEAR_BREACH", "OVERDUE", "TRIGGER_TYPES", "NoticeError", "SlaNotice", "parse_notice",
+           "parse_timestamp"]
+
 
 
 class NoticeError(ValueError):
@@ -50,15 +48,6 @@ class SlaNotice:
     def is_trigger(self) -> bool:
         """True for near-breach, breach and overdue events (things that open or escalate an incident)."""
         return self.type in TRIGGER_TYPES
-
-
-def parse_timestamp(value: str) -> datetime:
-    """Parse an RFC 3339 UTC timestamp such as 2026-11-26T09:45:00.250Z."""
-    text = value[:-1] + "+00:00" if value.endswith("Z") else value
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp without offset: {value!r}")
-    return parsed
 
 
 def _require(obj: dict[str, Any], key: str, kinds: tuple[type, ...], nullable: bool = False) -> Any:

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from monitor.contract import format_timestamp
 from monitor.notify import burst
 from monitor.notify.channels.base import Channel
 from monitor.notify.contacts import Contacts
@@ -77,10 +78,8 @@ def utc_now() -> datetime:
 
 
 def rfc3339(when: datetime) -> str:
-    """UTC timestamp with Z, milliseconds only when non-zero."""
-    text = when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    millis = when.microsecond // 1000
-    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+    """UTC timestamp in the contract's format (monitor.contract.format_timestamp)."""
+    return format_timestamp(when)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
+from monitor.contract import format_timestamp_ms
 from monitor.notify.events import BREACH, MET, NEAR_BREACH, OVERDUE, SlaNotice
 
 METRIC_PHRASES = {"first_response": "first response", "resolution": "resolution", "update": "update"}
@@ -266,10 +267,6 @@ ALERTMANAGER_ALERTNAME = "SlaCaseAtRisk"
 _STAGES = {NEAR_BREACH: "near_breach", BREACH: "breach"}
 
 
-def _rfc3339(when: datetime) -> str:
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _alert(notice: SlaNotice, stage: str, starts_at: datetime, ends_at: datetime, now: datetime,
            link: str | None) -> dict[str, Any]:
     labels = {"alertname": ALERTMANAGER_ALERTNAME, "case_id": notice.case_id, "plan": notice.plan, "priority": notice.priority,
@@ -280,7 +277,7 @@ def _alert(notice: SlaNotice, stage: str, starts_at: datetime, ends_at: datetime
     if notice.threshold is not None:
         annotations["threshold"] = f"{round(notice.threshold * 100)}%"
     alert: dict[str, Any] = {"labels": labels, "annotations": annotations,
-                             "startsAt": _rfc3339(starts_at), "endsAt": _rfc3339(ends_at)}
+                             "startsAt": format_timestamp_ms(starts_at), "endsAt": format_timestamp_ms(ends_at)}
     if link:
         alert["generatorURL"] = link
     return alert

@@ -37,8 +37,9 @@ from prometheus_client import (
 )
 
 from monitor import __version__
+from monitor.contract import BREACH, EVENT_TYPES, MET, NEAR_BREACH, OVERDUE, REASONS
 from monitor.core.case import CaseState
-from monitor.core.events import REASONS, TOPIC_CREATED, TOPIC_UPDATED
+from monitor.core.events import TOPIC_CREATED, TOPIC_UPDATED
 from monitor.core.policy import Catalog
 from monitor.observe.labels import LabelSpace, label_space, threshold_label
 
@@ -65,7 +66,7 @@ TIMER_FIRE_DELAY_BUCKETS: tuple[float, ...] = (
 DEFAULT_INPUT_TOPICS: tuple[str, ...] = (TOPIC_CREATED, TOPIC_UPDATED)
 
 _REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_EVENT_TYPES = {"sla.near_breach", "sla.breach", "sla.overdue", "sla.met"}
+_EVENT_TYPES = set(EVENT_TYPES)
 
 #: Most label-value tuples a child cache keeps (the label space is the catalog's; this is a guard).
 _CHILD_CACHE_MAX = 4096
@@ -267,11 +268,11 @@ class WorkerMetrics:
         if kind not in _EVENT_TYPES:
             raise ValueError(f"not an SLA event type: {kind!r}")
         plan, priority, metric = event["plan"], event["priority"], event["metric"]
-        if kind == "sla.near_breach":
+        if kind == NEAR_BREACH:
             threshold = event["threshold"]
-        elif kind == "sla.overdue":
+        elif kind == OVERDUE:
             threshold = event.get("overdue_seconds")
-        elif kind == "sla.met":
+        elif kind == MET:
             threshold = MET_OUTCOMES[1] if event.get("breached") else MET_OUTCOMES[0]
         else:
             threshold = None
@@ -290,11 +291,11 @@ class WorkerMetrics:
 
     def _emitted_children_for(self, kind: str, plan: str, priority: str, metric: str, threshold: Any) -> tuple[Any, Any]:
         """(counter child, TTFR histogram child or None) that count an emitted event."""
-        if kind == "sla.near_breach":
+        if kind == NEAR_BREACH:
             return self.near_breaches.labels(plan, priority, metric, threshold_label(threshold)), None
-        if kind == "sla.breach":
+        if kind == BREACH:
             return self.breaches.labels(plan, priority, metric), None
-        if kind == "sla.overdue":
+        if kind == OVERDUE:
             return self.overdue.labels(plan, priority, metric, str(threshold)), None
         ttfr = self.time_to_first_response.labels(plan, priority) if metric == "first_response" else None
         return self.met.labels(plan, priority, metric, threshold), ttfr

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from monitor import contract
 from monitor.core import events as ev
 from monitor.core.calendar import to_us
 from monitor.core.events import CaseCreated, CaseUpdated, Rejection, SlaEvent, format_time, parse_event
@@ -140,14 +141,14 @@ _instants = st.one_of(
 @example(_MAX_US)
 @example(951_782_400_000_000)  # 2000-02-29
 def test_format_time_matches_isoformat(us: int) -> None:
-    assert format_time(us) == ev._format_time_datetime(us)
+    assert format_time(us) == contract._format_time_datetime(us)
     assert format_time(us) == format_time(us)  # cached second text gives the same answer
 
 
 @pytest.mark.parametrize("us", [_MIN_US - 1, _MAX_US + 1, 10**30])
 def test_format_time_out_of_range_raises_like_datetime(us: int) -> None:
     with pytest.raises(OverflowError):
-        ev._format_time_datetime(us)
+        contract._format_time_datetime(us)
     with pytest.raises(OverflowError):
         format_time(us)
 
