@@ -75,7 +75,10 @@ class EmbeddedBroker:
         env = {**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")}
         # Own session: a Ctrl-C in the terminal (SIGINT to the foreground process group) must reach
         # only the monitor, which stops its clients first and then the broker, in that order.
-        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        except OSError as exc:   # e.g. TANSU_BIN names no executable
+            raise BrokerStartError(f"cannot start the embedded broker {args[0]!r}: {exc.strerror or exc}") from None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
