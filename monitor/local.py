@@ -19,6 +19,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,11 +27,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from monitor.core.case import Engine
 from monitor.core.events import format_time, parse_event
+from monitor.core.policy import PolicyError
 from monitor.demo_view import EventView
 from monitor.runtime.connect import EXIT_UNREACHABLE_ONE_SHOT, BrokerUnreachable, require_kafka
-from monitor.runtime.topics import apply_topics, load_specs
+from monitor.runtime.settings import LogSettings
+from monitor.runtime.settings import add_arguments as add_shared_arguments
+from monitor.runtime.topics import add_topic_arguments, apply_topics, load_specs
 from monitor.stream.clock import Clock, ScaledClock, WallClock
-from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, WorkerConfig, add_arguments, config_from
+from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, WorkerConfig, add_setting_arguments, config_from
 from monitor.stream.service import serve
 from monitor.stream.worker import load_engine
 
@@ -171,13 +175,19 @@ def _positive(text: str) -> float:
     return value
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog)
-    parser.add_argument("--duration", type=_positive, default=None, help="stop after this many real seconds")
-    parser.add_argument("--scale", type=_positive, default=None, help=f"clock speed-up (run: {DEFAULT_SCALE:g}, demo: 1)")
-    parser.add_argument("--rate", type=_positive, default=DEFAULT_RATE, help="new cases per real second")
-    parser.add_argument("--seed", type=int, default=7, help="random seed of the demo feed")
-    add_arguments(parser)
+def _parser(prog: str, description: str, roles: Sequence[str], logging: bool) -> argparse.ArgumentParser:
+    """This command's options only: the feed's, --policies, the Kafka connection, (logging,) topic names."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    feed = parser.add_argument_group("demo feed")
+    feed.add_argument("--duration", type=_positive, default=None, help="stop after this many real seconds")
+    feed.add_argument("--scale", type=_positive, default=None, help=f"clock speed-up (run: {DEFAULT_SCALE:g}, demo: 1)")
+    feed.add_argument("--rate", type=_positive, default=DEFAULT_RATE, help="new cases per real second")
+    feed.add_argument("--seed", type=int, default=7, help="random seed of the demo feed")
+    add_setting_arguments(feed, ["policies"])
+    add_shared_arguments(parser.add_argument_group("Kafka connection"), KafkaSettings)
+    if logging:
+        add_shared_arguments(parser.add_argument_group("logging"), LogSettings)
+    add_topic_arguments(parser.add_argument_group("topic names"), roles)
     return parser
 
 
@@ -196,8 +206,7 @@ def _stop_after(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, duration: 
         loop.call_later(duration, stop.set)
 
 
-async def _run_all(config: WorkerConfig, scale: float, rate: float, seed: int, duration: float | None) -> int:
-    engine = load_engine(config)
+async def _run_all(config: WorkerConfig, engine: Engine, scale: float, rate: float, seed: int, duration: float | None) -> int:
     clock: Clock = ScaledClock(demo_start_us(), scale) if scale != 1 else WallClock()
     stop = asyncio.Event()
     _stop_after(asyncio.get_running_loop(), stop, duration)
@@ -222,12 +231,14 @@ async def _run_all(config: WorkerConfig, scale: float, rate: float, seed: int, d
 
 def main(argv: list[str]) -> int:
     """`monitor run`: embedded broker (unless KAFKA_BROKER), topics, worker, demo feed, live view."""
-    args = _parser("monitor run").parse_args(argv)
+    args = _parser("monitor run", "the main job: worker + demo feed on a virtual clock, on an embedded broker "
+                   "unless KAFKA_BROKER is set", list(TopicNames().by_role()), logging=True).parse_args(argv)
     env = dict(os.environ)
     env.setdefault("MONITOR_WEB_PORT", "0")
     try:
         config = config_from(args, env)
-    except ConfigError as exc:
+        engine = load_engine(config)
+    except (ConfigError, PolicyError, OSError) as exc:
         print(f"monitor run: {exc}", file=sys.stderr)
         return 2
     from monitor.runtime.logging import configure_logging
@@ -249,7 +260,7 @@ def main(argv: list[str]) -> int:
     try:
         if broker is None:
             asyncio.run(require_kafka(config.kafka.client_kwargs()))
-        return asyncio.run(_run_all(config, args.scale or DEFAULT_SCALE, args.rate, args.seed, args.duration))
+        return asyncio.run(_run_all(config, engine, args.scale or DEFAULT_SCALE, args.rate, args.seed, args.duration))
     except BrokerUnreachable as exc:
         print(f"monitor run: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE_ONE_SHOT
@@ -260,12 +271,14 @@ def main(argv: list[str]) -> int:
 
 def demo_main(argv: list[str]) -> int:
     """`monitor demo`: only the demo feed, to the configured broker (real time unless --scale)."""
-    args = _parser("monitor demo").parse_args(argv)
+    args = _parser("monitor demo", "only the demo feed: realistic cases to the input topics of KAFKA_BROKER",
+                   ("case_created", "case_updated"), logging=False).parse_args(argv)
     try:
         config = config_from(args, os.environ)
         if not config.kafka.bootstrap:
             raise ConfigError("KAFKA_BROKER / --broker is required for `monitor demo` (`monitor run` starts one)")
-    except ConfigError as exc:
+        engine = load_engine(config)
+    except (ConfigError, PolicyError, OSError) as exc:
         print(f"monitor demo: {exc}", file=sys.stderr)
         return 2
 
@@ -274,7 +287,7 @@ def demo_main(argv: list[str]) -> int:
         clock: Clock = ScaledClock(int(time.time() * 1_000_000), scale) if scale != 1 else WallClock()
         stop = asyncio.Event()
         _stop_after(asyncio.get_running_loop(), stop, args.duration)
-        feed = DemoFeed(load_engine(config), clock, config.topics, args.seed)
+        feed = DemoFeed(engine, clock, config.topics, args.seed)
         await require_kafka(config.kafka.client_kwargs())
         await feed.run(config.kafka, args.rate, stop)
         print(f"demo: produced {feed.count} cases", file=sys.stderr)

@@ -43,3 +43,23 @@ def test_each_command_has_its_own_help(name: str) -> None:
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith(f"usage: monitor {name}"), result.stdout[:200]
         assert "Traceback" not in result.stderr
+
+
+#: flags only the worker takes: no other command's help may list them
+WORKER_ONLY = ["--tick-seconds", "--peers", "--table-store", "--transactional-id", "--hold-seconds", "--max-batch-records"]
+
+
+@pytest.mark.parametrize(("name", "must", "must_not"), [
+    ("worker", WORKER_ONLY + ["--broker", "--connect-timeout"], []),
+    ("run", ["--duration", "--policies", "--broker", "--log-level"], WORKER_ONLY + ["--web-port", "--connect-timeout"]),
+    ("demo", ["--duration", "--policies", "--broker", "--topic-case-created"],
+     WORKER_ONLY + ["--log-level", "--topic-breaches", "--web-port"]),
+    ("topics", ["--partitions", "--broker", "--topic-changelog"], WORKER_ONLY + ["--policies", "--web-port"]),
+    ("notify", ["--routing", "--broker", "--connect-timeout"], WORKER_ONLY + ["--policies", "--topic-case-created"]),
+    ("simulate", ["--until", "--policies", "--hold-seconds"], [f for f in WORKER_ONLY if f != "--hold-seconds"] + ["--broker"]),
+    ("policies", ["--policies"], WORKER_ONLY + ["--broker"]),
+])
+def test_each_help_lists_only_that_commands_options(name: str, must: list[str], must_not: list[str]) -> None:
+    text = run(name, "--help").stdout
+    assert [flag for flag in must if flag not in text] == []
+    assert [flag for flag in must_not if flag in text] == []

@@ -72,12 +72,13 @@ class NotifySetup:
     log: LogSettings
     service: NotifyServiceSettings
     topics: dict[str, str]
+    connect: connect.ConnectSettings
 
 
 def environment_variables() -> set[str]:
     """Every environment variable `monitor notify` reads (besides the secrets its routing file names)."""
     return (set(env_vars(KafkaSettings)) | set(env_vars(LogSettings)) | set(env_vars(NotifyServiceSettings))
-            | {topic_env_var(role) for role in (*INPUT_ROLES, *OWN_ROLES)} | {BOARD_URL_ENV, connect.CONNECT_TIMEOUT_ENV})
+            | set(env_vars(connect.ConnectSettings)) | {topic_env_var(role) for role in (*INPUT_ROLES, *OWN_ROLES)} | {BOARD_URL_ENV})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not create the state and dead-letter topics at start (`monitor topics apply` does)")
     add_arguments(p, KafkaSettings)
     add_arguments(p, LogSettings)
+    add_arguments(p, connect.ConnectSettings)
     add_topic_arguments(p, (*INPUT_ROLES, *OWN_ROLES))
     return p
 
@@ -105,6 +107,7 @@ def load_setup(args: argparse.Namespace, environ: Mapping[str, str]) -> NotifySe
             return None
 
     kafka, log_settings, service = attempt(KafkaSettings), attempt(LogSettings), attempt(NotifyServiceSettings)
+    connect_settings = attempt(connect.ConnectSettings)
     defaults = default_names()
     topics = topic_names(args, environ, {role: defaults[role] for role in (*INPUT_ROLES, *OWN_ROLES)}, problems)
     if isinstance(service, NotifyServiceSettings) and service.routing is None:
@@ -112,8 +115,8 @@ def load_setup(args: argparse.Namespace, environ: Mapping[str, str]) -> NotifySe
     if problems:
         raise ConfigError(problems)
     assert isinstance(kafka, KafkaSettings) and isinstance(log_settings, LogSettings)
-    assert isinstance(service, NotifyServiceSettings)
-    return NotifySetup(kafka, log_settings, service, topics)
+    assert isinstance(service, NotifyServiceSettings) and isinstance(connect_settings, connect.ConnectSettings)
+    return NotifySetup(kafka, log_settings, service, topics, connect_settings)
 
 
 def describe(routing: Routing, contacts: Contacts) -> str:
@@ -199,14 +202,13 @@ def main(argv: list[str]) -> int:
             return 0
         if not setup.kafka.bootstrap:
             raise ConfigError("KAFKA_BROKER / --broker is required")
-        connect_timeout_s = connect.connect_timeout(environ)
-    except (ConfigError, RoutingError, ContactsError, SecretsError, ValueError) as exc:
+    except (ConfigError, RoutingError, ContactsError, SecretsError) as exc:
         print(f"monitor notify: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(setup.log.level, setup.log.format)
     try:
         return asyncio.run(serve(setup, routing, contacts, environ, create_topics=not args.no_create_topics,
-                                 connect_timeout_s=connect_timeout_s))
+                                 connect_timeout_s=setup.connect.connect_timeout_seconds))
     except TopicsError as exc:
         print(f"monitor notify: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -27,6 +27,10 @@ from typing import Any
 
 import structlog
 from aiokafka.errors import KafkaConnectionError, KafkaError, NodeNotReadyError, RequestTimedOutError
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from monitor.runtime.settings import SharedSettings
 
 log = structlog.get_logger("monitor.runtime.connect")
 
@@ -60,18 +64,14 @@ class Backoff:
         return rng.uniform(ceiling / 2, ceiling)
 
 
-def connect_timeout(environ: Mapping[str, str]) -> float | None:
-    """MONITOR_CONNECT_TIMEOUT_SECONDS as seconds (None: keep trying); ValueError with a message when invalid."""
-    raw = environ.get(CONNECT_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{CONNECT_TIMEOUT_ENV}: {raw!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
-        raise ValueError(f"{CONNECT_TIMEOUT_ENV}: {raw!r} must be a number of seconds > 0")
-    return value
+class ConnectSettings(SharedSettings):
+    """How long a long-running command waits for unreachable brokers: MONITOR_CONNECT_TIMEOUT_SECONDS."""
+
+    model_config = SettingsConfigDict(env_prefix="MONITOR_")
+
+    connect_timeout_seconds: float | None = Field(
+        None, gt=0, allow_inf_nan=False, json_schema_extra={"flag": "--connect-timeout"},
+        description="give up (exit 1) when the brokers cannot be reached for this many seconds (default: keep trying)")
 
 
 def _servers(bootstrap: str) -> list[tuple[str, int]]:

@@ -274,7 +274,13 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         problems += exc.problems
         kafka = None
-    names = topic_names(args, os.environ, default_names(args.spec) if args.spec else roles, problems)
+    if args.spec:
+        try:
+            roles = default_names(args.spec)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            print(f"monitor topics: cannot read {str(args.spec)!r}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+            return 2
+    names = topic_names(args, os.environ, roles, problems)
     if kafka is not None and not kafka.bootstrap:
         problems.append("KAFKA_BROKER / --broker is required for `topics apply`")
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -115,8 +115,10 @@ _TOPIC_ROLES = tuple(f.name for f in fields(TopicNames))
 
 def environment_variables() -> set[str]:
     """Every environment variable the worker reads."""
+    from monitor.runtime.connect import ConnectSettings
+
     return ({var for _, var, _ in _SETTINGS.values()} | set(env_vars(KafkaSettings)) | set(env_vars(LogSettings))
-            | set(env_vars(WorkerServiceSettings)) | {topic_env_var(role) for role in _TOPIC_ROLES})
+            | set(env_vars(WorkerServiceSettings)) | set(env_vars(ConnectSettings)) | {topic_env_var(role) for role in _TOPIC_ROLES})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,9 +126,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_shared_arguments(parser, KafkaSettings)
     add_shared_arguments(parser, LogSettings)
     add_shared_arguments(parser, WorkerServiceSettings)
-    for name, (flag, env, help_) in _SETTINGS.items():
-        parser.add_argument(flag, dest=name, default=None, help=f"{help_} [env {env}]")
+    add_setting_arguments(parser, _SETTINGS)
     add_topic_arguments(parser, _TOPIC_ROLES)
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser | Any, names: Iterable[str]) -> None:
+    """Add the flags of the named worker settings only (`monitor demo` takes --policies, not the timers)."""
+    for name in names:
+        flag, env, help_ = _SETTINGS[name]
+        parser.add_argument(flag, dest=name, default=None, help=f"{help_} [env {env}]")
 
 
 def _raw_settings(args: argparse.Namespace | None, env: Mapping[str, str]) -> dict[str, str]:

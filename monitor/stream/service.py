@@ -17,6 +17,8 @@ from monitor.observe.health import CheckResult, broker_reachable
 from monitor.runtime import connect
 from monitor.runtime.http import HttpServer
 from monitor.runtime.runner import run_until_stopped
+from monitor.runtime.settings import add_arguments as add_settings_arguments
+from monitor.runtime.settings import load_settings
 from monitor.runtime.topics import TopicsError
 from monitor.stream.clock import Clock
 from monitor.stream.config import ConfigError, WorkerConfig, add_arguments, config_from
@@ -96,14 +98,15 @@ def main(argv: list[str]) -> int:
     """`monitor worker [flags]`: run the worker until SIGTERM; exit 0 after a clean stop."""
     parser = argparse.ArgumentParser(prog="monitor worker", description="run the SLA worker on Kafka")
     add_arguments(parser)
+    add_settings_arguments(parser, connect.ConnectSettings)
     args = parser.parse_args(argv)
     try:
         config = config_from(args, os.environ)
         if not config.kafka.bootstrap:
             raise ConfigError("KAFKA_BROKER / --broker is required (`monitor run` starts an embedded broker)")
-        connect_timeout_s = connect.connect_timeout(os.environ)
+        connect_timeout_s = load_settings(connect.ConnectSettings, args, os.environ).connect_timeout_seconds
         engine = load_engine(config)
-    except (ConfigError, PolicyError, OSError, ValueError) as exc:
+    except (ConfigError, PolicyError, OSError) as exc:
         print(f"monitor worker: {exc}", file=sys.stderr)
         return 2
     from monitor.runtime.logging import configure_logging

@@ -12,12 +12,13 @@ from monitor.embedded_broker import free_port
 from monitor.runtime.connect import (
     Backoff,
     BrokerUnreachable,
-    connect_timeout,
+    ConnectSettings,
     diagnose,
     require_kafka,
     unreachable_line,
     wait_for_kafka,
 )
+from monitor.runtime.settings import ConfigError, load_settings
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:
@@ -30,12 +31,15 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
 
 
 def test_connect_timeout_setting() -> None:
-    assert connect_timeout({}) is None
-    assert connect_timeout({"MONITOR_CONNECT_TIMEOUT_SECONDS": ""}) is None
-    assert connect_timeout({"MONITOR_CONNECT_TIMEOUT_SECONDS": "45"}) == 45.0
+    def timeout(env: dict[str, str]) -> float | None:
+        return load_settings(ConnectSettings, None, env).connect_timeout_seconds
+
+    assert timeout({}) is None
+    assert timeout({"MONITOR_CONNECT_TIMEOUT_SECONDS": ""}) is None
+    assert timeout({"MONITOR_CONNECT_TIMEOUT_SECONDS": "45"}) == 45.0
     for bad in ("soon", "0", "-3", "inf"):
-        with pytest.raises(ValueError, match="MONITOR_CONNECT_TIMEOUT_SECONDS"):
-            connect_timeout({"MONITOR_CONNECT_TIMEOUT_SECONDS": bad})
+        with pytest.raises(ConfigError, match="MONITOR_CONNECT_TIMEOUT_SECONDS"):
+            timeout({"MONITOR_CONNECT_TIMEOUT_SECONDS": bad})
 
 
 def test_diagnose_names_the_cause() -> None:
