@@ -23,12 +23,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from monitor.core.case import Engine
 from monitor.core.events import format_time, parse_event
 from monitor.core.policy import PolicyError
 from monitor.demo_view import EventView
+from monitor.runtime import kafka as kafka_clients
 from monitor.runtime.connect import EXIT_UNREACHABLE_ONE_SHOT, BrokerUnreachable, require_kafka
 from monitor.runtime.settings import LogSettings
 from monitor.runtime.settings import add_arguments as add_shared_arguments
@@ -114,7 +113,7 @@ class DemoFeed:
 
     async def run(self, kafka: KafkaSettings, rate: float, stop: asyncio.Event) -> None:
         """Produce cases at `rate` per real second and their updates on time, until `stop`."""
-        producer = AIOKafkaProducer(**kafka.client_kwargs(), linger_ms=5)
+        producer = kafka_clients.producer(kafka, linger_ms=5)
         try:
             await producer.start()
             next_case = time.monotonic()
@@ -141,8 +140,8 @@ class EventFollower:
 
     async def run(self, kafka: KafkaSettings, done: asyncio.Event, clock: Clock, feed: DemoFeed) -> None:
         """Show events as they land until `done`; then read what is left, show it all, draw the last frame."""
-        consumer = AIOKafkaConsumer(self.topics.near_breaches, self.topics.breaches, self.topics.status,
-                                    **kafka.client_kwargs(), group_id=None, auto_offset_reset="latest")
+        consumer = kafka_clients.consumer(kafka, self.topics.near_breaches, self.topics.breaches, self.topics.status,
+                                          group_id=None, auto_offset_reset="latest")
         try:
             await consumer.start()
             last_redraw = 0.0
