@@ -1,9 +1,12 @@
 """One case's SLA state machine: events in, SLA events out, time passed in.
 
-`Engine.apply(state, event, now)` and `Engine.tick(state, now)` return a `Step`: the new state
-(None when the case is to be forgotten), the SLA events to emit, the rejections, and
-`next_due`, the next instant at which `tick` has work. Nothing here reads a clock or does I/O,
-so the same inputs always give the same outputs (replayable, testable exhaustively).
+`Engine.apply(state, event, now)` and `Engine.tick(state, now)` return a `Step`: the state after
+the call (None when the case is to be forgotten), the SLA events to emit, the rejections, and
+`next_due`, the next instant at which `tick` has work. They update the `CaseState` they are
+given **in place** (and return that object, or a fresh one for a new case): a caller that needs
+the state as it was must keep a copy (the worker decodes a fresh state from its stored bytes for
+every call, so nothing it keeps is shared). Nothing here reads a clock or does I/O, so the same
+inputs always give the same outputs (replayable, testable exhaustively).
 
 Rules (README "SLA engine" has the full list):
 - every metric the plan defines starts at `case-created.occurred_at` (cycle 1);
@@ -161,7 +164,8 @@ def _instant(now: datetime | int) -> int:
 
 
 class Engine:
-    """The SLA engine for one catalog. Stateless between calls: state is passed in and out."""
+    """The SLA engine for one catalog. Keeps no case state between calls: each call is given a case's
+    state, updates it in place and returns it in the Step (see the module docstring)."""
 
     def __init__(
         self,
@@ -182,7 +186,10 @@ class Engine:
     def apply(
         self, state: CaseState | None, event: InputEvent, now: datetime | int, emitted_at: datetime | int | None = None
     ) -> Step:
-        """Apply one parsed input event at processing instant `now` (`emitted_at` stamps outputs, default now)."""
+        """Apply one parsed input event at processing instant `now` (`emitted_at` stamps outputs, default now).
+
+        `state` is updated in place; `Step.state` is it (or a new state, or None to forget the case).
+        """
         now_us = _instant(now)
         stamp = now_us if emitted_at is None else _instant(emitted_at)
         if state is not None and event.event_id in state.seen:
@@ -198,6 +205,8 @@ class Engine:
 
     def tick(self, state: CaseState, now: datetime | int, emitted_at: datetime | int | None = None) -> Step:
         """Fire everything due at or before `now`; expire held updates; forget old cases.
+
+        `state` is updated in place, as by `apply`.
 
         During a replay the shell passes stream time as `now` and the wall clock as `emitted_at`.
         """

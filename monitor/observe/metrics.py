@@ -110,6 +110,9 @@ def case_footprint(state: CaseState | None) -> CaseFootprint:
 class WorkerMetrics:
     """The worker's metrics in `registry`, pre-initialised from the policy catalog."""
 
+    #: It counts cases, so the worker reports each case's footprint changes (move_case).
+    tracks_cases = True
+
     def __init__(
         self,
         registry: CollectorRegistry,

@@ -9,18 +9,17 @@ topic admin (`monitor.runtime.topics`) from topics/topics.toml.
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
 from typing import Any
 
 import aiokafka.admin.client
 import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.metadata import MetadataRequest
 
-from monitor.runtime.settings import KafkaSettings
+from monitor.runtime.settings import FileTokenProvider, KafkaSettings
+
+__all__ = ["FileTokenProvider", "NoAutoCreateMetadataRequest", "admin", "consumer", "producer"]
 
 
 class NoAutoCreateMetadataRequest(MetadataRequest):  # type: ignore[misc]
@@ -33,21 +32,6 @@ class NoAutoCreateMetadataRequest(MetadataRequest):  # type: ignore[misc]
 # aiokafka offers no option for it: its client and admin build metadata requests from these names.
 aiokafka.client.MetadataRequest = NoAutoCreateMetadataRequest
 aiokafka.admin.client.MetadataRequest = NoAutoCreateMetadataRequest
-
-
-class FileTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
-    """SASL/OAUTHBEARER token read from a file at each authentication (a sidecar keeps it fresh)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    async def token(self) -> str:
-        """The current token (the file's content, stripped)."""
-        text = await asyncio.get_running_loop().run_in_executor(None, self.path.read_text)
-        return text.strip()
-
-    def __repr__(self) -> str:
-        return f"FileTokenProvider({str(self.path)!r})"
 
 
 def producer(kafka: KafkaSettings, **options: Any) -> AIOKafkaProducer:

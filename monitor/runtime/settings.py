@@ -13,12 +13,14 @@ point the matching `*_FILE` variable at a file (a mounted Kubernetes/Docker secr
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextvars
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from aiokafka.abc import AbstractTokenProvider
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
@@ -82,6 +84,21 @@ def _read_secret_file(path: Path | None, what: str, problems: list[str]) -> Secr
     except OSError as exc:
         problems.append(f"{what}: cannot read {str(path)!r} ({exc.strerror or exc})")
         return None
+
+
+class FileTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
+    """SASL/OAUTHBEARER token read from a file at each authentication (a sidecar keeps it fresh)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def token(self) -> str:
+        """The current token (the file's content, stripped)."""
+        text = await asyncio.get_running_loop().run_in_executor(None, self.path.read_text)
+        return text.strip()
+
+    def __repr__(self) -> str:
+        return f"FileTokenProvider({str(self.path)!r})"
 
 
 class KafkaSettings(SharedSettings):
@@ -207,8 +224,6 @@ class KafkaSettings(SharedSettings):
         if self.security_protocol.startswith("SASL"):
             kwargs["sasl_mechanism"] = self.sasl_mechanism
             if self.sasl_mechanism == "OAUTHBEARER":
-                from monitor.runtime.kafka import FileTokenProvider
-
                 assert self.sasl_oauth_token_file is not None
                 kwargs["sasl_oauth_token_provider"] = FileTokenProvider(self.sasl_oauth_token_file)
             else:

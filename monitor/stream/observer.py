@@ -15,6 +15,13 @@ from monitor.core.case import CaseState
 class WorkerObserver(Protocol):
     """What the worker tells the outside world about its work."""
 
+    #: Whether the observer counts cases (open/breached gauges): only then does the worker compute
+    #: each case's footprint before and after a step and call `move_case`, which costs time per record.
+    tracks_cases: bool
+
+    def move_case(self, partition: int, before: Any, after: Any) -> None:
+        """One case's footprint (`monitor.observe.metrics.case_footprint`) changed from `before` to `after`."""
+
     def on_consumed(self, topic: str, outcome: str) -> None:
         """One input record handled; outcome in applied | duplicate | dead_letter."""
 
@@ -48,6 +55,11 @@ class WorkerObserver(Protocol):
 
 class NullObserver:
     """Reports nothing (the default when metrics are off)."""
+
+    tracks_cases = False
+
+    def move_case(self, partition: int, before: Any, after: Any) -> None:
+        """Ignore."""
 
     def on_consumed(self, topic: str, outcome: str) -> None:
         """Ignore."""

@@ -9,7 +9,7 @@ restarts, so recovery time is the same.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -29,10 +29,10 @@ class CaseStore(Protocol):
 
     def __len__(self) -> int: ...
 
-    def items(self) -> Iterator[tuple[str, bytes]]:
+    def items(self) -> Iterable[tuple[str, bytes]]:
         """Every (case_id, encoded state)."""
 
-    def values(self) -> Iterator[bytes]:
+    def values(self) -> Iterable[bytes]:
         """Every encoded state."""
 
     def close(self) -> None:
@@ -65,7 +65,8 @@ class RocksStore:
 
     def get(self, case_id: str) -> bytes | None:
         """The encoded state, or None."""
-        return self._db.get(case_id.encode())  # type: ignore[no-any-return]
+        raw = self._db.get(case_id.encode())
+        return raw if isinstance(raw, bytes) else None
 
     def __setitem__(self, case_id: str, raw: bytes) -> None:
         key = case_id.encode()
@@ -80,7 +81,7 @@ class RocksStore:
         if raw is not None:
             del self._db[key]
             self._count -= 1
-        return raw  # type: ignore[no-any-return]
+        return raw if isinstance(raw, bytes) else None
 
     def __contains__(self, case_id: object) -> bool:
         return isinstance(case_id, str) and case_id.encode() in self._db
@@ -91,6 +92,7 @@ class RocksStore:
     def items(self) -> Iterator[tuple[str, bytes]]:
         """Every (case_id, encoded state), in key order."""
         for key, value in self._db.items():
+            assert isinstance(key, bytes) and isinstance(value, bytes)   # raw mode: bytes only
             yield key.decode(), value
 
     def values(self) -> Iterator[bytes]:

@@ -83,7 +83,7 @@ class WorkerFailure(RuntimeError):
     """The worker cannot go on safely (e.g. an assigned partition could not be restored)."""
 
 
-class _Rebalance(ConsumerRebalanceListener):
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
 
@@ -108,7 +108,7 @@ class Worker:
         self.engine = engine
         self.clock: Clock = clock or WallClock()
         self.observer: WorkerObserver = observer or NullObserver()
-        self._track_cases = hasattr(self.observer, "move_case")
+        self._track_cases = bool(self.observer.tracks_cases)
         topics = config.topics
         self._kind = {topics.case_created: TOPIC_CREATED, topics.case_updated: TOPIC_UPDATED}
         self._max_skew_us = int(config.max_clock_skew_seconds * 1_000_000)
@@ -327,7 +327,7 @@ class Worker:
                 self.observer.on_fire_delay((wall - event.at) / 1_000_000)
         for rejection in step.rejections:
             self._dead_letter(rejection, wall)
-        if step.state is None:
+        if encoded is None:   # the step dropped the case
             if raw is not None:
                 part.cases.pop(case_id)
                 part.dirty[case_id] = None
@@ -338,7 +338,7 @@ class Worker:
                 part.dirty[case_id] = encoded
             part.index.set(case_id, step.next_due_us)
         if self._track_cases:
-            self.observer.move_case(part.number, before, self._footprint(step.state))  # type: ignore[attr-defined]
+            self.observer.move_case(part.number, before, self._footprint(step.state))
 
     def _dead_letter(self, rejection: Rejection, wall: int) -> None:
         key, value = dead_letter_record(rejection, wall)

@@ -555,3 +555,18 @@ def test_held_updates_are_bounded_in_bytes() -> None:
     assert [r.reason for r in step.rejections] == [ev.HOLD_OVERFLOW]
     assert step.rejections[0].source == big  # dead-lettered with its original record
     assert step.state is not None and len(step.state.held) == 1
+
+
+def test_engine_updates_the_state_it_is_given_in_place_as_documented() -> None:
+    """The docs say apply/tick update the given CaseState in place: a caller keeping the old one sees the change."""
+    from monitor.core.policy import bundled_catalog as _catalog
+
+    engine = Engine(_catalog())
+    plan = next(iter(engine.catalog.plans))
+    priority = next(iter(engine.catalog.plans[plan].priorities))
+    region = next(iter(engine.catalog.regions))
+    first = engine.apply(None, CaseCreated("e-1", "C-doc", 0, plan, priority, region), 0)
+    assert first.state is not None
+    kept = first.state
+    second = engine.apply(kept, CaseUpdated("e-2", "C-doc", 1_000_000, status="pending_customer"), 1_000_000)
+    assert second.state is kept and kept.status == "pending_customer" and "e-2" in kept.seen
