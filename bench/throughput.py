@@ -5,11 +5,14 @@ case, so every second record emits an sla.met event) from the same broker in the
 - passthrough: a consumer group over both inputs, every value produced to one output topic,
   offsets committed after each batch's sends are acknowledged;
 - worker: `monitor.stream.worker.Worker` (engine, state changelog, outputs, commits, metrics).
-Each is timed from its first fetched record to the commit of the last one.
+Each is timed from its first fetched record to the commit of the last one, in wall time and in
+CPU time of this process (the broker runs in another process). On a machine shared with other
+work the wall-time `ratio` swings with whatever else runs; `cpu_ratio` (passthrough CPU per
+event / worker CPU per event) is the steadier figure for comparing two versions.
 
     python bench/throughput.py [--quick] [--events N]
 
-Ends with one JSON line: events_per_s, passthrough_per_s, ratio, events, ...
+Ends with one JSON line: events_per_s, passthrough_per_s, ratio, cpu_us_per_event, cpu_ratio, ...
 """
 
 from __future__ import annotations
@@ -78,20 +81,20 @@ async def fill(bootstrap: str, names: TopicNames, events: int) -> None:
         await producer.stop()
 
 
-async def passthrough(bootstrap: str, names: TopicNames, events: int) -> float:
-    """Raw consume -> produce -> commit over both inputs; returns events/s."""
+async def passthrough(bootstrap: str, names: TopicNames, events: int) -> tuple[float, float]:
+    """Raw consume -> produce -> commit over both inputs; returns events/s and CPU seconds."""
     consumer = AIOKafkaConsumer(names.case_created, names.case_updated, bootstrap_servers=bootstrap,
                                 group_id=f"passthrough-{uuid.uuid4().hex[:8]}", enable_auto_commit=False,
                                 auto_offset_reset="earliest", partition_assignment_strategy=(RangePartitionAssignor,))
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024, acks="all")
     await producer.start()
     await consumer.start()
-    seen, started = 0, None
+    seen, started, cpu_started = 0, None, 0.0
     try:
         while seen < events:
             batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
             if batch and started is None:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
             futures = []
             for records in batch.values():
                 for record in records:
@@ -101,7 +104,7 @@ async def passthrough(bootstrap: str, names: TopicNames, events: int) -> float:
                 await asyncio.gather(*futures)
                 await consumer.commit()
         assert started is not None
-        return events / (time.perf_counter() - started)
+        return events / (time.perf_counter() - started), time.process_time() - cpu_started
     finally:
         await consumer.stop()
         await producer.stop()
@@ -116,12 +119,12 @@ async def worker_run(bootstrap: str, names: TopicNames, events: int) -> tuple[fl
     metrics = WorkerMetrics(CollectorRegistry(), engine.catalog, input_topics=config.topics.inputs)
     worker = Worker(config, engine, observer=metrics)
     task = asyncio.create_task(worker.run())
-    started = None
+    started, cpu_started = None, 0.0
     try:
         while True:
             committed = sum(sum(p.committed.values()) for p in worker.partitions.values())
             if started is None and worker.records_handled:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
             if committed >= events:
                 break
             if task.done():
@@ -129,10 +132,11 @@ async def worker_run(bootstrap: str, names: TopicNames, events: int) -> tuple[fl
             await asyncio.sleep(0.002)
         assert started is not None
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     finally:
         worker.request_stop()
         await asyncio.wait_for(task, 60)
-    return events / elapsed, {"worker_seconds": round(elapsed, 3)}
+    return events / elapsed, {"worker_seconds": round(elapsed, 3), "worker_cpu_s": round(cpu, 3)}
 
 
 async def main_async(events: int, bootstrap: str) -> dict[str, object]:
@@ -143,11 +147,14 @@ async def main_async(events: int, bootstrap: str) -> dict[str, object]:
     began = time.perf_counter()
     await fill(bootstrap, names, events)
     fill_s = time.perf_counter() - began
-    raw = await passthrough(bootstrap, names, events)
+    raw, raw_cpu = await passthrough(bootstrap, names, events)
     worker, extra = await worker_run(bootstrap, names, events)
     return {
         "bench": "throughput", "events": events, "partitions": PARTITIONS,
         "events_per_s": round(worker), "passthrough_per_s": round(raw), "ratio": round(worker / raw, 3),
+        "cpu_us_per_event": round(extra["worker_cpu_s"] / events * 1e6, 2),
+        "passthrough_cpu_us_per_event": round(raw_cpu / events * 1e6, 2),
+        "cpu_ratio": round(raw_cpu / extra["worker_cpu_s"], 3),
         "fill_per_s": round(events / fill_s), **extra,
         "broker": "external" if os.environ.get("KAFKA_BROKER") else "tansu (embedded, memory)",
         "machine": machine(),

@@ -2,7 +2,8 @@
 
 1. N open cases (24x7, 30-day target: never due during the run) are written to case-created and
    consumed by one `monitor worker` subprocess (metrics on, at-least-once).
-2. rss_mib: resident memory of that worker process once it holds all N cases.
+2. rss_mib: resident memory of that worker process once it holds all N cases; idle_cpu_pct: its
+   CPU use (percent of one core) over the next IDLE_WINDOW_S seconds, with no input and no timer due.
 3. K more cases are created whose breach is due 3-13 s later; fire delay = the time a breach
    record is read from sla-breaches minus its `at` (includes produce and fetch latency).
 4. The worker is stopped (SIGTERM) and a second one started: recovery_s = from its spawn to its
@@ -12,7 +13,7 @@ Tick cost (mean and worst tick, seconds) comes from the first worker's "worker s
 
     python bench/timers.py [--quick] [--cases N]
 
-Ends with one JSON line: cases, rss_mib, tick_mean_s, tick_max_s, fire_delay_p99_s, recovery_s, ...
+Ends with one JSON line: cases, rss_mib, idle_cpu_pct, tick_mean_s, tick_max_s, fire_delay_p99_s, recovery_s, ...
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from monitor.stream.config import TopicNames, config_from  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 6
+#: Seconds over which the CPU use of the idle worker is measured.
+IDLE_WINDOW_S = 10.0
 BENCH_POLICIES = """
 version = "bench.1"
 warnings = [0.75]
@@ -69,6 +72,12 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def log_events(path: Path, name: str) -> list[dict[str, object]]:
@@ -168,6 +177,9 @@ async def run(bootstrap: str, cases: int, timers: int, workdir: Path) -> dict[st
         load_s = time.perf_counter() - began
         await asyncio.sleep(1.0)
         rss = rss_mib(first.pid)
+        cpu_before, idle_began = cpu_seconds(first.pid), time.perf_counter()
+        await asyncio.sleep(IDLE_WINDOW_S)
+        idle_cpu_pct = 100 * (cpu_seconds(first.pid) - cpu_before) / (time.perf_counter() - idle_began)
 
         consumer = AIOKafkaConsumer(names.breaches, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
         await consumer.start()
@@ -207,7 +219,7 @@ async def run(bootstrap: str, cases: int, timers: int, workdir: Path) -> dict[st
 
     return {
         "bench": "timers", "cases": cases, "timers": timers, "timers_fired": len(delays), "partitions": PARTITIONS,
-        "rss_mib": round(rss, 1), "rss_after_recovery_mib": round(rss_after_recovery, 1),
+        "rss_mib": round(rss, 1), "idle_cpu_pct": round(idle_cpu_pct, 2), "rss_after_recovery_mib": round(rss_after_recovery, 1),
         "load_s": round(load_s, 2), "load_per_s": round(cases / load_s), "fill_s": round(fill_s, 2),
         "tick_mean_s": stopped.get("tick_mean_s"), "tick_max_s": stopped.get("tick_max_s"), "ticks": stopped.get("ticks"),
         "fire_delay_p50_s": round(percentile(delays, 0.5), 3) if delays else None,

@@ -7,14 +7,24 @@ import json
 from datetime import UTC, datetime
 
 import jsonschema
+import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.core.case import Engine
+from monitor.core.case import CaseState, Clock, Engine
 from monitor.core.events import MAX_EVENT_BYTES, Rejection, parse_event
 from monitor.core.policy import load_catalog
 from monitor.runtime.topics import load_schema, load_specs
-from monitor.stream.codec import b64, decode_state, encode_sla_event, encode_state, record_source
+from monitor.stream.codec import (
+    STATE_V1,
+    b64,
+    decode_state,
+    encode_sla_event,
+    encode_state,
+    encode_state_legacy,
+    record_source,
+)
 from monitor.stream.config import TopicNames
 from monitor.stream.dead_letter import dead_letter_record
 from tests.integration.kafka_helpers import FAST_POLICIES
@@ -104,3 +114,57 @@ def test_record_source_is_base64_of_the_bytes(key: bytes | None, value: bytes | 
         "topic": "case-created", "partition": 2, "offset": offset, "key_b64": reference(key),
         "value_b64": reference(value), "value_size": len(value) if value is not None else 0,
     }
+
+
+_times = st.integers(min_value=0, max_value=2**62)
+_text = st.text(max_size=20)
+_clocks = st.builds(
+    Clock, metric=st.sampled_from(["first_response", "update", "resolution"]), cycle=st.integers(1, 50),
+    started_at=_times, stopped_at=st.none() | _times,
+    pauses=st.lists(st.tuples(_times, st.none() | _times).map(list), max_size=3),
+    fired=st.lists(st.sampled_from([0.5, 0.75, 0.9, 1.0, 1.5, 2.0]), max_size=4),
+)
+_states = st.builds(
+    CaseState, case_id=_text, plan=st.none() | _text, priority=_text, region=_text, timezone=st.none() | _text,
+    customer_id=st.none() | _text, status=st.sampled_from(["open", "pending_customer", "resolved", "closed"]),
+    created_at=_times, stopped_at=st.none() | _times,
+    clocks=st.lists(_clocks, max_size=3).map(lambda cs: {c.metric: c for c in cs}),
+    seen=st.lists(_text, max_size=5),
+    held=st.lists(st.dictionaries(_text, st.none() | _text | st.integers(-2**63, 2**63 - 1), max_size=3), max_size=2),
+    hold_until=st.none() | _times,
+)
+
+
+@given(_states)
+def test_state_layout_round_trips_and_agrees_with_the_previous_json_format(state: CaseState) -> None:
+    raw = encode_state(state)
+    assert raw[0] == STATE_V1
+    assert decode_state(raw).to_dict() == state.to_dict()
+    # a value written by the previous version (JSON) decodes to the same state
+    legacy = encode_state_legacy(state)
+    assert legacy == orjson.dumps(state.to_dict()) and legacy[:1] == b"{"
+    assert decode_state(legacy).to_dict() == state.to_dict()
+    assert encode_state(decode_state(legacy)) == raw
+
+
+def test_state_written_by_the_previous_version_decodes() -> None:
+    # bytes exactly as the JSON codec of version 0.x wrote them to the changelog
+    legacy = (b'{"case_id":"C-1","plan":"fast","priority":"P1","region":"emea","timezone":null,'
+              b'"customer_id":"acme","status":"open","created_at":1795683600000000,"stopped_at":null,'
+              b'"clocks":{"first_response":{"metric":"first_response","cycle":1,"started_at":1795683600000000,'
+              b'"stopped_at":null,"pauses":[],"fired":[0.5]}},"seen":["e1"],"held":[],"hold_until":null}')
+    state = decode_state(legacy)
+    assert state.clocks["first_response"].fired == [0.5] and state.seen == ["e1"]
+    assert state.to_dict() == json.loads(legacy)
+    assert len(encode_state(state)) < len(legacy) / 3
+
+
+def test_clock_kept_under_another_key_than_its_metric_survives() -> None:
+    state = CaseState("C-1", clocks={"other": Clock("update", 2, 10)})
+    assert decode_state(encode_state(state)).to_dict() == state.to_dict()
+
+
+def test_unknown_or_broken_state_layout_is_a_value_error() -> None:
+    for raw in (b"", b"\x02abc", bytes([STATE_V1]) + b"\xc1", bytes([STATE_V1]) + b"\x91\x01"):
+        with pytest.raises(ValueError):
+            decode_state(raw)
