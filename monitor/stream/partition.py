@@ -63,3 +63,19 @@ class PartitionState:
             return wall_us
         seen = self.stream_time()
         return wall_us if seen is None else min(seen, wall_us)
+
+    def timer_wait_us(self, wall_us: int) -> int | None:
+        """Microseconds of wall clock until a timer of this partition may fire (0: now).
+
+        None when nothing is due or only new input can make it fire (a lagging partition whose
+        stream time is behind the wall clock): the loop then waits for input, not for time.
+        """
+        due = self.index.next_due()
+        if due is None:
+            return None
+        fire_at = self.fire_time(wall_us)
+        if fire_at is None:
+            return None
+        if due <= fire_at:
+            return 0
+        return due - wall_us if fire_at == wall_us else None

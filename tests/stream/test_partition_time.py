@@ -31,3 +31,28 @@ def test_stream_time_never_runs_ahead_of_the_wall_clock() -> None:
     part.observe("created", WALL + 5_000_000)
     assert part.fire_time(WALL) == WALL
     assert part.apply_time(WALL) == WALL
+
+
+def test_timer_wait_is_the_time_to_the_earliest_due_instant() -> None:
+    part = PartitionState(0)
+    assert part.timer_wait_us(WALL) is None                 # no timers
+    part.index.set("C-1", WALL + 700)
+    part.index.set("C-2", WALL + 300)
+    assert part.timer_wait_us(WALL) == 300
+    assert part.timer_wait_us(WALL + 300) == 0
+    assert part.timer_wait_us(WALL + 900) == 0
+    part.index.set("C-2", None)
+    assert part.timer_wait_us(WALL) == 700
+
+
+def test_lagging_partition_waits_for_input_not_for_time() -> None:
+    part = PartitionState(0, lagging={"created"})
+    part.index.set("C-1", 400)
+    assert part.timer_wait_us(WALL) is None                 # nothing read yet: no stream time
+    part.observe("created", 300)
+    assert part.timer_wait_us(WALL) is None                 # only input moves stream time to 400
+    part.observe("created", 500)
+    assert part.timer_wait_us(WALL) == 0
+    part.index.set("C-1", WALL + 50)
+    part.observe("created", WALL + 10)                      # stream time ahead: the wall clock limits
+    assert part.timer_wait_us(WALL) == 50
