@@ -552,8 +552,10 @@ class Engine:
         if state.plan is None or state.status not in STOPPED or state.stopped_at is None:
             return None
         window = self.catalog.plans[state.plan].reopen_window_seconds
-        keep = window * US_PER_S if window is not None else self.closed_retention_us
-        return state.stopped_at + keep + PURGE_GRACE_US if keep is not None else None
+        if window is not None:   # kept a day past the window, so a late reopen is refused as such
+            return state.stopped_at + window * US_PER_S + PURGE_GRACE_US
+        # no reopen window: forgotten the retention after closing, as the setting's name says
+        return state.stopped_at + self.closed_retention_us if self.closed_retention_us is not None else None
 
     @staticmethod
     def _remember(state: CaseState, event_id: str) -> None:

@@ -29,6 +29,11 @@ __all__ = ["ConfigError", "KafkaSettings", "TopicNames", "WorkerConfig", "add_ar
 GUARANTEES = ("at_least_once", "exactly_once")
 TABLE_STORES = ("memory", "rocksdb")
 
+
+#: How long a closed case of a plan without a reopen window is kept (30 days); 0 = keep forever.
+DEFAULT_CLOSED_RETENTION_S = 30 * 86400.0
+
+
 @dataclass(frozen=True)
 class TopicNames:
     """Names of every topic the worker reads or writes (all configurable)."""
@@ -77,7 +82,7 @@ class WorkerConfig:
     web_port: int = 6066
     web_host: str = "0.0.0.0"
     hold_seconds: float = 600.0
-    closed_retention_seconds: float | None = None
+    closed_retention_seconds: float | None = DEFAULT_CLOSED_RETENTION_S
     peers: tuple[str, ...] = ()
     processing_guarantee: str = "at_least_once"
     transactional_id: str | None = None
@@ -97,7 +102,8 @@ _SETTINGS: dict[str, tuple[str, str, str]] = {
     "state_dir": ("--state-dir", "MONITOR_STATE_DIR", "directory for the rocksdb table store"),
     "hold_seconds": ("--hold-seconds", "MONITOR_HOLD_SECONDS", "how long to hold updates of unknown cases (600)"),
     "closed_retention_seconds": ("--closed-retention", "MONITOR_CLOSED_RETENTION_SECONDS",
-                                 "forget closed cases of plans without a reopen window after this many seconds (keep)"),
+                                 "forget closed cases of plans without a reopen window this many seconds after "
+                                 "closing (default 2592000 = 30 days; 0 = keep)"),
     "peers": ("--peers", "MONITOR_PEERS",
               "base URLs of all replicas' HTTP servers, comma-separated, for /cases of cases another replica owns; "
               "dns+http://<headless service>:<port> means every address the name resolves to"),
@@ -218,10 +224,12 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
     max_fetch = _number(raw, "max_fetch_bytes", int, 1024 * 1024, 1024 ** 3, 4 * 1024 * 1024, problems)
     max_batch = _number(raw, "max_batch_records", int, 1, 1_000_000, 10_000, problems)
     skew = _number(raw, "max_clock_skew_seconds", float, 0.0, 10 * 365 * 86400.0, 300.0, problems)
-    retention = (
-        _number(raw, "closed_retention_seconds", float, 60.0, 10 * 365 * 86400.0, 0.0, problems)
-        if "closed_retention_seconds" in raw else None
-    )
+    retention: float | None = _number(raw, "closed_retention_seconds", float, 0.0, 10 * 365 * 86400.0,
+                                      DEFAULT_CLOSED_RETENTION_S, problems)
+    if retention == 0:
+        retention = None   # keep
+    elif retention is not None and retention < 60:
+        problems.append(f"MONITOR_CLOSED_RETENTION_SECONDS / --closed-retention: {retention:g} is below 60 (0 = keep)")
     peers = tuple(p.strip().rstrip("/") for p in raw.get("peers", "").split(",") if p.strip())
     for peer in peers:
         if not peer.removeprefix("dns+").startswith(("http://", "https://")):

@@ -87,7 +87,8 @@ def test_peers_and_closed_retention() -> None:
 
     config = config_from(None, {"MONITOR_PEERS": "http://a:6066/, http://b:6066", "MONITOR_CLOSED_RETENTION_SECONDS": "86400"})
     assert config.peers == ("http://a:6066", "http://b:6066") and config.closed_retention_seconds == 86400
-    assert config_from(None, {}).closed_retention_seconds is None
+    assert config_from(None, {}).closed_retention_seconds == 30 * 86400   # bounded by default
+    assert config_from(None, {"MONITOR_CLOSED_RETENTION_SECONDS": "0"}).closed_retention_seconds is None  # 0 = keep
     with pytest.raises(ConfigError, match="not an http"):
         config_from(None, {"MONITOR_PEERS": "a:6066"})
     with pytest.raises(ConfigError, match="MONITOR_CLOSED_RETENTION_SECONDS"):

@@ -169,3 +169,24 @@ def test_no_bytes_make_the_worker_raise(values: list[bytes], keys: list[bytes | 
     for case_id, raw in part.cases.items():
         case_id.encode()
         decode_state(raw)          # every stored state reads back
+
+
+# ---------------------------------------------------------------------- retention
+
+
+def test_closed_cases_without_reopen_window_are_forgotten_after_the_retention_with_a_tombstone() -> None:
+    config = WorkerConfig(web_port=0, closed_retention_seconds=60)
+    worker = Worker(config, load_engine(config), clock=WallClock(), observer=Outcomes())
+    part = worker.partitions.setdefault(0, PartitionState(0))
+    now = datetime.now(UTC)
+    closed_at = now - timedelta(seconds=61)
+    worker._process(CREATED, [record(0, created("OLD", closed_at - timedelta(hours=1)), key=b"OLD"),
+                              record(1, created("NEW", now - timedelta(hours=1)), key=b"NEW")])
+    close = [record(0, json.dumps({"event_id": f"{case}-x", "case_id": case, "occurred_at": iso(at), "status": "closed"}).encode(),
+                    key=case.encode(), topic=UPDATED.topic) for case, at in (("OLD", closed_at), ("NEW", now - timedelta(seconds=30)))]
+    worker._process(UPDATED, close)
+    part.dirty.clear()
+    worker._tick()
+    assert "OLD" not in part.cases and part.dirty == {"OLD": None}     # forgotten 60 s after closing, tombstoned
+    assert "NEW" in part.cases
+    assert WorkerConfig().closed_retention_seconds == 30 * 86400         # bounded by default
