@@ -28,12 +28,18 @@ class PartitionState:
     enqueued: dict[str, int] = field(default_factory=dict)
     #: input topic -> offsets already committed.
     committed: dict[str, int] = field(default_factory=dict)
+    #: input topic -> committed offset when the partition was assigned (where reading resumed).
+    base_offsets: dict[str, int] = field(default_factory=dict)
     #: input topic -> newest occurred_at (epoch µs) seen on this partition in this session.
     newest_seen: dict[str, int] = field(default_factory=dict)
     #: input topics that still have unread records (as of the last lag check); all until checked.
     lagging: set[str] = field(default_factory=set)
     #: case_id -> encoded state (None = tombstone) not yet written to the changelog.
     dirty: dict[str, bytes | None] = field(default_factory=dict)
+
+    def position(self, inputs: tuple[str, ...]) -> tuple[int, ...]:
+        """The input position the partition's state reflects: next offset to read per input topic."""
+        return tuple(self.next_offsets.get(topic, self.base_offsets.get(topic, 0)) for topic in inputs)
 
     def observe(self, topic: str, occurred_at_us: int) -> None:
         """Advance the stream time of one input topic with a record's occurred_at."""

@@ -42,7 +42,7 @@ from monitor.core.policy import Catalog, bundled_catalog, load_catalog
 from monitor.observe.metrics import case_footprint
 from monitor.runtime import kafka as kafka_clients
 from monitor.stream.batching import send_batched
-from monitor.stream.changelog import restore
+from monitor.stream.changelog import POSITION_HEADER, encode_position, restore
 from monitor.stream.clock import Clock, WallClock
 from monitor.stream.codec import decode_key, decode_state, encode_key, encode_sla_event, encode_state, record_source
 from monitor.stream.config import WorkerConfig
@@ -64,15 +64,28 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 MAX_FLUSH_JOBS_IN_FLIGHT = 2
 #: Longest wait for records before the loop looks at the stop request again.
 MAX_IDLE_WAIT_S = 0.5
+#: Attempts at writing one turn (outputs, then changelog) before the worker stops with exit 1.
+MAX_WRITE_ATTEMPTS = 3
+#: Pause between two attempts at writing a turn.
+WRITE_RETRY_BACKOFF_S = 1.0
+#: Bound on the membership check (a commit of already-committed offsets) after a stall.
+MEMBERSHIP_CHECK_TIMEOUT_S = 10.0
+
+
+Output = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
+#: (partition, case_id, encoded state or None for a tombstone, position header value)
+ChangelogRecord = tuple[int, str, bytes | None, bytes]
 
 
 @dataclass
-class _FlushJob:
-    """One loop turn's writes: outputs already sent, changelog to write after them, offsets to commit last."""
+class _Turn:
+    """One loop turn's writes: outputs first, then the changelog, then the input offsets."""
 
-    sent: list[Any]
-    changelog: list[tuple[int, str, bytes | None]]
+    outputs: list[Output]
+    changelog: list[ChangelogRecord]
     offsets: dict[TopicPartition, int]
+    #: at-least-once: the producer futures of `outputs` sent when the turn was queued.
+    sent: list[Any] | None = None
 
 
 class WorkerStartError(RuntimeError):
@@ -81,6 +94,10 @@ class WorkerStartError(RuntimeError):
 
 class WorkerFailure(RuntimeError):
     """The worker cannot go on safely (e.g. an assigned partition could not be restored)."""
+
+
+class WriteFailure(WorkerFailure):
+    """A turn's writes failed MAX_WRITE_ATTEMPTS times: stop, so a restart replays from the last commit."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -113,13 +130,13 @@ class Worker:
         self._kind = {topics.case_created: TOPIC_CREATED, topics.case_updated: TOPIC_UPDATED}
         self._max_skew_us = int(config.max_clock_skew_seconds * 1_000_000)
         self.partitions: dict[int, PartitionState] = {}
-        self._outbox: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = []
+        self._outbox: list[Output] = []
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._restorer: AIOKafkaConsumer | None = None
-        self._jobs: asyncio.Queue[_FlushJob] = asyncio.Queue(maxsize=MAX_FLUSH_JOBS_IN_FLIGHT)
+        self._jobs: asyncio.Queue[_Turn] = asyncio.Queue(maxsize=MAX_FLUSH_JOBS_IN_FLIGHT)
         self._flusher: asyncio.Task[None] | None = None
         #: Set by a rebalance callback that failed (aiokafka only logs listener errors); the loop raises it.
         self._failure: WorkerFailure | None = None
@@ -132,6 +149,8 @@ class Worker:
         self.tick_max_s = 0.0
         #: Input records handled since start (any outcome).
         self.records_handled = 0
+        #: Times this worker found it had lost its partitions and dropped their unwritten work.
+        self.fenced_count = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -203,12 +222,18 @@ class Worker:
         assert self._consumer is not None
         tick_s = self.config.tick_seconds
         next_tick = time.monotonic()
+        turn_began = time.monotonic()
         while not self._stopping.is_set():
             wait_s = min(max(0.0, next_tick - time.monotonic()), MAX_IDLE_WAIT_S)
             batch = await self._consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=self.config.max_batch_records)
             async with self._lock:
                 if self._failure is not None:
                     raise self._failure
+                # After a stall (SIGSTOP, GC pause, VM freeze, CPU throttling) the group may have
+                # moved the partitions: confirm membership before this turn produces anything.
+                if not await self._confirm_membership(time.monotonic() - turn_began):
+                    batch = {}
+                turn_began = time.monotonic()
                 for tp, records in batch.items():
                     self._process(tp, records)
                 if time.monotonic() >= next_tick:
@@ -220,6 +245,8 @@ class Worker:
                     self.tick_total_s += spent
                     self.tick_max_s = max(self.tick_max_s, spent)
                     next_tick = time.monotonic() + (0 if more else tick_s)
+                if not await self._confirm_membership(time.monotonic() - turn_began):
+                    continue
                 await self._flush()
                 if self._flusher is not None and self._flusher.done():
                     await self._drain()   # raises what stopped the flusher
@@ -402,37 +429,115 @@ class Worker:
     # ------------------------------------------------------------------ output
 
     async def _flush(self) -> None:
-        """Hand this turn's work to the flush pipeline (at-least-once) or commit it in one transaction."""
-        producer = self._producer
-        assert producer is not None
+        """Write this turn's work: one transaction (exactly-once) or the ordered pipeline (at-least-once)."""
         failed = self._flusher_failure()
-        if failed is not None:  # never restart the pipeline past a turn whose writes failed
+        if failed is not None:  # never go on past a turn whose writes failed
             raise failed
+        turn = self._take_turn()
+        if turn is None:
+            return
+        if self.exactly_once:
+            await self._write_transaction(turn)
+        else:
+            await self._enqueue(turn)
+
+    def _take_turn(self) -> _Turn | None:
+        """Collect what this turn wrote: outputs, changed states (with their position), new offsets."""
         offsets: dict[TopicPartition, int] = {}
+        changelog: list[ChangelogRecord] = []
+        inputs = self.config.topics.inputs
         for part in self.partitions.values():
             for topic, offset in part.next_offsets.items():
                 if part.enqueued.get(topic) != offset:
                     offsets[TopicPartition(topic, part.number)] = offset
                     part.enqueued[topic] = offset
-        changelog = [(part.number, case_id, value) for part in self.partitions.values()
-                     for case_id, value in part.dirty.items()]
-        for part in self.partitions.values():
-            part.dirty = {}
-        outbox, self._outbox = self._outbox, []
-        if not outbox and not offsets and not changelog:
-            return
-        if self.exactly_once:
-            async with producer.transaction():
-                await asyncio.gather(*await self._send_outputs(producer, outbox))
-                await asyncio.gather(*await self._send_changelog(producer, changelog))
-                if offsets:
-                    await producer.send_offsets_to_transaction(offsets, self.config.group_id)
-            self._mark_committed(offsets)
-            return
-        sent = await self._send_outputs(producer, outbox)
-        await self._jobs.put(_FlushJob(sent, changelog, offsets))
+            if part.dirty:
+                position = encode_position(part.position(inputs))
+                changelog.extend((part.number, case_id, value, position) for case_id, value in part.dirty.items())
+                part.dirty = {}
+        outputs, self._outbox = self._outbox, []
+        if not outputs and not offsets and not changelog:
+            return None
+        return _Turn(outputs, changelog, offsets)
+
+    # -- exactly-once: outputs, state and offsets in one Kafka transaction
+
+    async def _write_transaction(self, turn: _Turn) -> None:
+        """Send everything record by record inside one transaction, offsets included, and commit it."""
+        producer = self._producer
+        assert producer is not None
+        async with producer.transaction():
+            sent = [await producer.send(topic, value=value, key=key, headers=headers)
+                    for topic, key, value, headers in turn.outputs]
+            sent += [await producer.send(self.config.topics.changelog, value=value, key=encode_key(case_id),
+                                         partition=number, headers=[(POSITION_HEADER, position)])
+                     for number, case_id, value, position in turn.changelog]
+            await asyncio.gather(*sent)
+            if turn.offsets:
+                await producer.send_offsets_to_transaction(turn.offsets, self.config.group_id)
+        self._mark_committed(turn.offsets)
+
+    # -- at-least-once: outputs acknowledged -> changelog acknowledged -> offsets committed, pipelined
+
+    async def _enqueue(self, turn: _Turn) -> None:
+        """Send the turn's outputs now and queue the rest for the flusher (at most two turns in flight)."""
+        turn.sent = await self._send_outputs(turn.outputs)
+        await self._jobs.put(turn)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._run_flusher(), name="sla-flusher")
+
+    async def _run_flusher(self) -> None:
+        """In order, per turn: outputs acknowledged -> changelog written and acknowledged -> offsets committed."""
+        consumer = self._consumer
+        assert consumer is not None
+        while True:
+            turn = await self._jobs.get()
+            try:
+                await self._write_turn(turn)
+                if turn.offsets:
+                    try:
+                        await consumer.commit(turn.offsets)
+                    except CommitFailedError as exc:  # rebalanced: the new owner replays from the last commit
+                        log.warning("commit failed, partitions moved", error=str(exc))
+                    else:
+                        self._mark_committed(turn.offsets)
+            finally:
+                self._jobs.task_done()
+
+    async def _write_turn(self, turn: _Turn) -> None:
+        """Outputs then changelog, acknowledged; the whole turn again on failure, MAX_WRITE_ATTEMPTS in all.
+
+        Resending outputs gives duplicates under the same event_id, never a loss. After the last
+        attempt: WriteFailure, which stops the worker (exit 1) before any later offset is committed.
+        """
+        for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
+            try:
+                if turn.sent is None:
+                    turn.sent = await self._send_outputs(turn.outputs)
+                await asyncio.gather(*turn.sent)
+                await asyncio.gather(*await self._send_changelog(turn.changelog))
+                return
+            except KafkaError as exc:
+                turn.sent = None
+                if attempt == MAX_WRITE_ATTEMPTS:
+                    log.error("writes failed; stopping so that a restart replays from the last commit",
+                              attempts=attempt, error=repr(exc), outputs=len(turn.outputs), changelog=len(turn.changelog))
+                    raise WriteFailure(f"a turn's writes failed {attempt} times, last with {exc!r}; "
+                                       "nothing past it was committed") from exc
+                log.warning("write failed; retrying the turn", attempt=attempt, error=repr(exc))
+                await asyncio.sleep(WRITE_RETRY_BACKOFF_S)
+
+    async def _send_outputs(self, outputs: list[Output]) -> list[Any]:
+        producer = self._producer
+        assert producer is not None
+        return await send_batched(producer, [(topic, None, key, value, headers) for topic, key, value, headers in outputs])
+
+    async def _send_changelog(self, records: list[ChangelogRecord]) -> list[Any]:
+        producer = self._producer
+        assert producer is not None
+        topic = self.config.topics.changelog
+        return await send_batched(producer, [(topic, number, encode_key(case_id), value, [(POSITION_HEADER, position)])
+                                             for number, case_id, value, position in records])
 
     async def _drain(self) -> None:
         """Wait until every queued flush job is written and committed; re-raise a flusher failure."""
@@ -454,9 +559,9 @@ class Worker:
     async def _reset_pipeline(self) -> None:
         """Forget every queued flush job and the flusher (after all partitions were dropped).
 
-        Used when a flush on revocation failed: the jobs still queued belong to partitions this
-        worker no longer owns; committing them later could skip past writes that never landed.
-        Their owner (maybe this worker again) replays from the last commit.
+        Used when a flush on revocation failed or membership was lost: the jobs still queued
+        belong to partitions this worker no longer owns; committing them later could skip past
+        writes that never landed. Their owner (maybe this worker again) replays from the last commit.
         """
         flusher, self._flusher = self._flusher, None
         if flusher is not None and not flusher.done():
@@ -466,51 +571,76 @@ class Worker:
         self._jobs = asyncio.Queue(maxsize=MAX_FLUSH_JOBS_IN_FLIGHT)
         self._outbox = []
 
-    async def _run_flusher(self) -> None:
-        """In order, per job: outputs acknowledged -> changelog written and acknowledged -> offsets committed."""
-        producer, consumer = self._producer, self._consumer
-        assert producer is not None and consumer is not None
-        while True:
-            job = await self._jobs.get()
-            try:
-                if job.sent:
-                    await asyncio.gather(*job.sent)
-                changelog = await self._send_changelog(producer, job.changelog)
-                if changelog:
-                    await asyncio.gather(*changelog)
-                if job.offsets:
-                    try:
-                        await consumer.commit(job.offsets)
-                    except CommitFailedError as exc:  # rebalanced: the new owner replays from the last commit
-                        log.warning("commit failed, partitions moved", error=str(exc))
-                    else:
-                        self._mark_committed(job.offsets)
-            finally:
-                self._jobs.task_done()
-
     def _mark_committed(self, offsets: Mapping[TopicPartition, int]) -> None:
         for tp, offset in offsets.items():
             part = self.partitions.get(tp.partition)
             if part is not None:
                 part.committed[tp.topic] = offset
 
-    async def _send_outputs(self, producer: AIOKafkaProducer,
-                            outbox: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]) -> list[Any]:
-        if self.exactly_once:   # record by record inside the transaction
-            return [await producer.send(topic, value=value, key=key, headers=headers) for topic, key, value, headers in outbox]
-        return await send_batched(producer, [(topic, None, key, value, headers) for topic, key, value, headers in outbox])
+    # ------------------------------------------------------------------ membership (fencing)
 
-    async def _send_changelog(self, producer: AIOKafkaProducer, records: list[tuple[int, str, bytes | None]]) -> list[Any]:
-        topic = self.config.topics.changelog
-        if self.exactly_once:
-            return [await producer.send(topic, value=value, key=encode_key(case_id), partition=number)
-                    for number, case_id, value in records]
-        return await send_batched(producer, [(topic, number, encode_key(case_id), value, []) for number, case_id, value in records])
+    def _fenced_locally(self) -> bool:
+        """Whether the consumer already knows it lost its membership (a heartbeat or commit was
+        answered UnknownMemberId/IllegalGeneration and aiokafka reset the member id)."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        if coordinator is None or not self.partitions:
+            return False
+        return not coordinator.member_id or coordinator.generation < 0
+
+    async def _confirm_membership(self, turn_s: float) -> bool:
+        """True when this worker may write for its partitions; else drop them and their pending writes.
+
+        Every turn: the consumer's own view (cheap). After a turn that took more than half the
+        session timeout (the process may have been stopped past its session): a commit of the
+        already-committed offsets, which the coordinator refuses (UnknownMemberId,
+        IllegalGeneration, RebalanceInProgress) when the group has moved on without us.
+        """
+        if not self.partitions:
+            return True
+        reason = "the consumer lost its group membership" if self._fenced_locally() else None
+        if reason is None and turn_s > self.config.session_timeout_seconds / 2:
+            reason = await self._membership_refused(turn_s)
+        if reason is None:
+            return True
+        await self._drop_partitions(reason)
+        return False
+
+    async def _membership_refused(self, turn_s: float) -> str | None:
+        """Commit the offsets already committed (or assigned at) for every partition; why it failed, or None."""
+        consumer = self._consumer
+        assert consumer is not None
+        offsets = {TopicPartition(topic, part.number): part.committed.get(topic, part.base_offsets.get(topic, 0))
+                   for part in self.partitions.values() for topic in self.config.topics.inputs}
+        try:
+            await asyncio.wait_for(consumer.commit(offsets), MEMBERSHIP_CHECK_TIMEOUT_S)
+        except (CommitFailedError, IllegalStateError, KafkaError, TimeoutError) as exc:
+            return f"membership check after a {turn_s:.1f}s stall failed: {type(exc).__name__}"
+        log.info("membership confirmed after a stall", seconds=round(turn_s, 1))
+        return None
+
+    async def _drop_partitions(self, reason: str) -> None:
+        """Forget every partition, its unwritten outputs, states and offsets; the group reassigns them."""
+        numbers = sorted(self.partitions)
+        log.warning("fenced: dropping the partitions and their unwritten work; rejoining the group",
+                    reason=reason, partitions=numbers, outputs=len(self._outbox))
+        await self._reset_pipeline()
+        for number in numbers:
+            part = self.partitions.pop(number)
+            part.cases.close()
+            self.observer.forget_partition(number)
+        self.fenced_count += 1
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        if coordinator is not None:   # make sure the consumer rejoins (and the restore runs) at the next fetch
+            coordinator.request_rejoin()
 
     # ------------------------------------------------------------------ rebalancing
 
     async def _on_revoked(self, numbers: set[int]) -> None:
         async with self._lock:
+            if self._fenced_locally():   # another member may own these partitions already: write nothing
+                await self._drop_partitions("revoked after the group dropped this member")
+                log.info("partitions revoked", partitions=sorted(numbers))
+                return
             try:
                 await self._flush()
                 await self._drain()
@@ -540,11 +670,27 @@ class Worker:
                 raise
             for number, part in restored.items():
                 part.lagging = set(self.config.topics.inputs)
+                part.base_offsets = await self._committed_offsets(number)
                 self.partitions[number] = part
             self.recovered = True
             log.info("partitions assigned", partitions=sorted(numbers), restored=new,
                      cases=sum(len(p.cases) for p in restored.values()),
                      seconds=round(time.monotonic() - started, 3))
+
+    async def _committed_offsets(self, number: int) -> dict[str, int]:
+        """The group's committed offset of each input topic's partition `number` (where reading resumes)."""
+        consumer = self._consumer
+        assert consumer is not None
+        found: dict[str, int] = {}
+        for topic in self.config.topics.inputs:
+            try:
+                offset = await asyncio.wait_for(consumer.committed(TopicPartition(topic, number)), MEMBERSHIP_CHECK_TIMEOUT_S)
+            except (KafkaError, TimeoutError) as exc:
+                log.warning("committed offset unknown; changelog positions start at 0", topic=topic,
+                            partition=number, error=type(exc).__name__)
+                offset = None
+            found[topic] = offset if offset is not None else 0
+        return found
 
     async def _restore(self, numbers: list[int]) -> dict[int, PartitionState]:
         """Fresh PartitionStates filled from the changelog, with their deadline indexes rebuilt."""

@@ -14,9 +14,10 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
+from monitor.stream import worker as worker_module
 from monitor.stream.config import WorkerConfig
 from monitor.stream.partition import PartitionState
-from monitor.stream.worker import Worker, load_engine
+from monitor.stream.worker import Worker, WriteFailure, load_engine
 
 CREATED = "case-created"
 
@@ -39,6 +40,8 @@ class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, int, FakeBatch, asyncio.Future[Any]]] = []
         self.auto_ack_topics: set[str] = set()
+        #: topic -> how many more sends fail at once with a broker timeout (-1: every one)
+        self.failing: dict[str, int] = {}
 
     @staticmethod
     def _partitioner(key: bytes | None, all_: list[int], available: list[int]) -> int:
@@ -52,7 +55,11 @@ class FakeProducer:
 
     async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if topic in self.auto_ack_topics:
+        left = self.failing.get(topic, 0)
+        if left:
+            self.failing[topic] = left - 1 if left > 0 else left
+            future.set_exception(KafkaTimeoutError("expired"))
+        elif topic in self.auto_ack_topics:
             future.set_result(None)
         self.sent.append((topic, partition, batch, future))
         return future
@@ -113,45 +120,60 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_a_failed_output_write_stops_the_pipeline_instead_of_committing_past_it() -> None:
-    """Broker error on turn 1's outputs: turn 2 must not commit offsets that cover turn 1's input."""
+async def test_a_write_failing_on_every_attempt_stops_the_worker_without_committing_past_it(monkeypatch) -> None:
+    """Broker timeouts on turn 1's outputs, attempt after attempt: WriteFailure, no commit, no state saying fired."""
+    monkeypatch.setattr(worker_module, "WRITE_RETRY_BACKOFF_S", 0)
     worker, producer, consumer = make_worker()
-    producer.auto_ack_topics.add(worker.config.topics.changelog)
+    producer.auto_ack_topics.update({worker.config.topics.changelog, worker.config.topics.breaches})
+    producer.failing[worker.config.topics.breaches] = -1
     one_turn(worker, 0, 10, "C-1")
     await worker._flush()
-    producer.futures(worker.config.topics.breaches)[0].set_exception(KafkaTimeoutError("expired"))
-    await settle()                                     # the flusher meets the failure
-
     one_turn(worker, 0, 20, "C-2")
-    with pytest.raises(KafkaTimeoutError):
+    with pytest.raises(WriteFailure, match="failed 3 times"):
         await worker._flush()
-        await settle()
-        for future in producer.futures(worker.config.topics.breaches)[1:]:
-            future.set_result(None)
         await worker._drain()
     assert consumer.commits == []                      # C-1's breach was never acknowledged
     changelog = [key for t, _, batch, _ in producer.sent if t == worker.config.topics.changelog
                  for key, _ in batch.records]
     assert changelog == []                             # no state saying "fired" for a lost event
+    with pytest.raises(WriteFailure):                  # and the shutdown flush commits nothing either
+        await worker._shutdown()
+    assert consumer.commits == []
 
 
-async def test_a_failed_flush_on_revocation_drops_the_pipeline_and_the_partitions() -> None:
-    """After a revocation whose flush failed, nothing queued before it is ever committed."""
+async def test_a_transient_write_failure_is_retried_and_then_committed(monkeypatch) -> None:
+    monkeypatch.setattr(worker_module, "WRITE_RETRY_BACKOFF_S", 0)
     worker, producer, consumer = make_worker()
-    producer.auto_ack_topics.add(worker.config.topics.changelog)
+    producer.auto_ack_topics.update({worker.config.topics.changelog, worker.config.topics.breaches})
+    producer.failing[worker.config.topics.breaches] = 1
+    one_turn(worker, 0, 10, "C-1")
+    await worker._flush()
+    await worker._drain()
+    breaches = [value for t, _, batch, _ in producer.sent if t == worker.config.topics.breaches for _, value in batch.records]
+    assert breaches == [b"breach of C-1", b"breach of C-1"]   # resent: a duplicate, never a loss
+    changelog = [(key, value) for t, _, batch, _ in producer.sent if t == worker.config.topics.changelog
+                 for key, value in batch.records]
+    assert changelog == [(b"C-1", b"{}")]
+    assert consumer.commits == [{TopicPartition(CREATED, 0): 10}]
+
+
+async def test_a_failed_flush_on_revocation_drops_the_pipeline_and_the_partitions(monkeypatch) -> None:
+    """After a revocation whose flush failed, nothing queued before it is ever committed."""
+    monkeypatch.setattr(worker_module, "WRITE_RETRY_BACKOFF_S", 0)
+    worker, producer, consumer = make_worker()
+    producer.auto_ack_topics.update({worker.config.topics.changelog, worker.config.topics.breaches})
+    producer.failing[worker.config.topics.breaches] = -1
     one_turn(worker, 0, 10, "C-1")
     await worker._flush()
     one_turn(worker, 0, 20, "C-2")
     await worker._flush()                              # two turns queued, none acknowledged
-    producer.futures(worker.config.topics.breaches)[0].set_exception(KafkaTimeoutError("expired"))
     await worker._on_revoked({0})
     assert worker.partitions == {}
-    producer.futures(worker.config.topics.breaches)[1].set_result(None)
     await settle()
     assert consumer.commits == []
 
     # the group assigns partition 1 afterwards: the pipeline works again for it
-    producer.auto_ack_topics.add(worker.config.topics.breaches)
+    producer.failing.clear()
     one_turn(worker, 1, 7, "D-1")
     await worker._flush()
     await worker._drain()
