@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -20,6 +22,8 @@ import structlog
 log = structlog.get_logger("monitor.runtime.runner")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: After the grace period: how long a cancelled app may take to unwind before the process exits.
+CANCEL_GRACE_S = 2.0
 
 
 async def run_until_stopped(main: Coroutine[Any, Any, None], *, request_stop: Callable[[], None], grace_s: float,
@@ -41,19 +45,28 @@ async def run_until_stopped(main: Coroutine[Any, Any, None], *, request_stop: Ca
             return 0
         log.info("stopping", app=name, reason="signal" if signalled.is_set() else "stop requested", grace_s=grace_s)
         request_stop()
-        try:
-            await asyncio.wait_for(task, grace_s)
-        except TimeoutError:
+        # asyncio.wait, not wait_for: wait_for also waits for the cancelled task to finish, which
+        # an app stuck in a client call that swallows cancellation may never do.
+        await asyncio.wait({task}, timeout=grace_s)
+        if not task.done():
             log.error("graceful stop exceeded its bound", app=name, seconds=grace_s)
             return 1
+        task.result()
         return 0
     finally:
         for waiter in waiters:
             waiter.cancel()
         if not task.done():
             task.cancel()
+            await asyncio.wait({task}, timeout=CANCEL_GRACE_S)
+            if not task.done() and install_signals:   # a process of its own: end it, whatever it waits on
+                log.error("app ignored cancellation; exiting now", app=name)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(1)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                if task.done():
+                    task.result()
         if install_signals:
             for sig in STOP_SIGNALS:
                 loop.remove_signal_handler(sig)

@@ -93,6 +93,7 @@ class WorkerConfig:
     session_timeout_seconds: float = 10.0
     max_batch_records: int = 10_000
     max_clock_skew_seconds: float = 300.0
+    restore_timeout_seconds: float = 600.0
 
 
 #: setting -> (flag, environment variable, help)
@@ -115,6 +116,8 @@ _SETTINGS: dict[str, tuple[str, str, str]] = {
                           "input records processed between two flushes/ticks (10000)"),
     "max_clock_skew_seconds": ("--max-clock-skew", "MONITOR_MAX_CLOCK_SKEW_SECONDS",
                                "dead-letter events dated more than this many seconds ahead of the clock (300)"),
+    "restore_timeout_seconds": ("--restore-timeout", "MONITOR_RESTORE_TIMEOUT_SECONDS",
+                                "stop (exit 1) when the changelog of assigned partitions is not read within this (600)"),
 }
 _TOPIC_ROLES = tuple(f.name for f in fields(TopicNames))
 
@@ -224,6 +227,7 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
     max_fetch = _number(raw, "max_fetch_bytes", int, 1024 * 1024, 1024 ** 3, 4 * 1024 * 1024, problems)
     max_batch = _number(raw, "max_batch_records", int, 1, 1_000_000, 10_000, problems)
     skew = _number(raw, "max_clock_skew_seconds", float, 0.0, 10 * 365 * 86400.0, 300.0, problems)
+    restore_timeout = _number(raw, "restore_timeout_seconds", float, 1.0, 86400.0, 600.0, problems)
     retention: float | None = _number(raw, "closed_retention_seconds", float, 0.0, 10 * 365 * 86400.0,
                                       DEFAULT_CLOSED_RETENTION_S, problems)
     if retention == 0:
@@ -256,4 +260,5 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
         shutdown_timeout_seconds=service.shutdown_timeout_seconds,
         session_timeout_seconds=service.session_timeout_seconds,
         max_batch_records=max_batch, max_clock_skew_seconds=skew,
+        restore_timeout_seconds=restore_timeout,
     )

@@ -75,6 +75,8 @@ def _http_server(registry: Any, metrics: Any, worker: Worker, config: WorkerConf
     """/metrics, /healthz, /readyz (broker reachable, partitions recovered) and /cases/{id} for this worker."""
 
     def recovered() -> CheckResult:
+        if worker.topic_problem is not None:
+            return CheckResult(False, f"topics not usable: {worker.topic_problem}")
         if not worker.recovered:
             return CheckResult(False, "no partitions assigned and recovered yet")
         return CheckResult(True, f"{len(worker.partitions)} partitions assigned and recovered")

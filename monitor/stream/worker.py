@@ -41,6 +41,7 @@ from monitor.core.events import (
 from monitor.core.policy import Catalog, bundled_catalog, load_catalog
 from monitor.observe.metrics import case_footprint
 from monitor.runtime import kafka as kafka_clients
+from monitor.runtime.topics import TopicsError
 from monitor.stream.batching import send_batched
 from monitor.stream.changelog import POSITION_HEADER, encode_position, restore
 from monitor.stream.clock import Clock, WallClock
@@ -70,6 +71,10 @@ MAX_WRITE_ATTEMPTS = 3
 WRITE_RETRY_BACKOFF_S = 1.0
 #: Bound on the membership check (a commit of already-committed offsets) after a stall.
 MEMBERSHIP_CHECK_TIMEOUT_S = 10.0
+#: Seconds between two checks that the topics still exist with their partition counts.
+TOPIC_CHECK_INTERVAL_S = 10.0
+#: Seconds between two log lines repeating a topic problem.
+TOPIC_PROBLEM_LOG_EVERY_S = 60.0
 
 
 Output = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
@@ -151,6 +156,9 @@ class Worker:
         self.records_handled = 0
         #: Times this worker found it had lost its partitions and dropped their unwritten work.
         self.fenced_count = 0
+        #: Why the topics are not usable (missing, partition count changed), or None; for /readyz.
+        self.topic_problem: str | None = None
+        self._topic_watch: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -206,6 +214,7 @@ class Worker:
         )
         await self._consumer.start()
         self._consumer.subscribe(list(self.config.topics.inputs), listener=_Rebalance(self))
+        self._topic_watch = asyncio.create_task(self._watch_topics(), name="sla-topic-watch")
         log.info("worker started", group_id=self.config.group_id, partitions=self.partition_count,
                  guarantee=self.config.processing_guarantee)
         self.started.set()
@@ -253,13 +262,14 @@ class Worker:
 
     async def _shutdown(self) -> None:
         try:
-            if self.started.is_set():
+            if self.started.is_set() and self._failure is None:   # after a failure: write nothing more
                 async with self._lock:
                     await self._flush()
                     await self._drain()
         finally:
-            if self._flusher is not None:
-                self._flusher.cancel()
+            for task in (self._flusher, self._topic_watch):
+                if task is not None:
+                    task.cancel()
             if self._consumer is not None:
                 _leave_group_even_in_generation_zero(self._consumer)
             for part in self.partitions.values():
@@ -405,6 +415,36 @@ class Worker:
                 self.observer.set_stream_lag(part.number, (wall - seen) / 1_000_000)
         self.observer.set_timers_pending(pending)
         return more
+
+    async def _watch_topics(self) -> None:
+        """Every 10 s: are both inputs and the changelog there, with the partition count we started with?
+
+        While not, `topic_problem` says why (/readyz turns not ready) and a log line repeats it once a
+        minute. When they are back the worker stops (WorkerFailure, exit 1): a broker that lost its
+        topics lost the changelog and offsets too, so the state in memory no longer matches; the
+        restart rebuilds it from what the broker has now.
+        """
+        last_logged = 0.0
+        while True:
+            await asyncio.sleep(TOPIC_CHECK_INTERVAL_S)
+            try:
+                count = await check_copartitioned(self.config.kafka, self.config.topics, timeout_s=TOPIC_CHECK_INTERVAL_S)
+                problem = None if count == self.partition_count else (
+                    f"partition count changed from {self.partition_count} to {count}")
+            except TopicsError as exc:
+                problem = str(exc)
+            except (KafkaError, OSError, TimeoutError):
+                continue   # broker unreachable: the broker check of /readyz says so
+            if problem is not None:
+                if self.topic_problem is None or time.monotonic() - last_logged >= TOPIC_PROBLEM_LOG_EVERY_S:
+                    log.error("topics not usable; not ready", problem=problem)
+                    last_logged = time.monotonic()
+                self.topic_problem = problem
+            elif self.topic_problem is not None:
+                log.error("topics are back after a problem; stopping so that a restart rebuilds the state",
+                          problem=self.topic_problem)
+                self._failure = WorkerFailure(f"topics changed under the worker ({self.topic_problem}); restart needed")
+                return
 
     async def _refresh_lag(self) -> None:
         """Mark which input partitions still have unread records (position < end)."""
@@ -699,7 +739,7 @@ class Worker:
         assert self._restorer is not None
         try:
             await restore(self._restorer, self.config.topics.changelog, {n: p.cases for n, p in parts.items()},
-                          read_committed=self.exactly_once)
+                          read_committed=self.exactly_once, timeout_s=self.config.restore_timeout_seconds)
             for part in parts.values():
                 part.index.bulk_load(self._due_entries(part.cases))
                 self.observer.rebuild_partition(part.number, (decode_state(raw) for raw in part.cases.values())

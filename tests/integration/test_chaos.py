@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from monitor.core.case import CaseState, Engine
 from monitor.core.events import parse_event
@@ -32,8 +32,10 @@ from tests.integration.kafka_helpers import (
     collect,
     create_topics,
     created,
+    iso,
     now_utc,
     produce,
+    seconds_between,
     shift,
     unique_topics,
     updated,
@@ -66,15 +68,30 @@ PARTITIONS = 3
 
 
 def load(start) -> list[tuple[str, dict]]:
-    """Cases created over the 50 s before `start` (deadlines fall 10..60 s after it); even ones answered 5 s in."""
+    """Cases created over the 50 s before `start`, so deadlines fall 5..55 s after it; every other
+    case answered 20 s before its deadline (most of those answers are produced live, during the faults)."""
     items: list[tuple[str, dict]] = []
     for i in range(CASES):
         at = shift(start, -55 + 50 * i / CASES)
         case = f"K-{i}"
         items.append(("case_created", created(case, at)))
         if i % 2 == 0:
-            items.append(("case_updated", updated(case, shift(at, 5), f"{case}-answer", agent_response=True)))
+            items.append(("case_updated", updated(case, shift(at, TARGET_S - 20), f"{case}-answer", agent_response=True)))
     return items
+
+
+async def produce_live(bootstrap: str, records: list[tuple[float, tuple[str, bytes, bytes]]], began: float) -> None:
+    """Send each record at its monotonic second (after `began`), without waiting for the previous acks."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=60000)
+    await producer.start()
+    try:
+        pending = []
+        for when, (topic, key, value) in records:
+            await asyncio.sleep(max(0.0, when - (time.monotonic() - began)))
+            pending.append(await producer.send(topic, value=value, key=key))
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
 
 
 def fault_free(items: list[tuple[str, dict]], policies: Path, end_us: int) -> dict[str, CaseState]:
@@ -121,7 +138,12 @@ async def test_chaos_no_false_no_missed_breach(tmp_path: Path) -> None:
         try:
             start = now_utc()
             items = load(start)
-            await produce(broker.bootstrap, [as_record(getattr(names, role), body) for role, body in items])
+            due_now = [item for item in items if item[1]["occurred_at"] <= iso(start)]
+            later = sorted((item for item in items if item[1]["occurred_at"] > iso(start)), key=lambda item: item[1]["occurred_at"])
+            await produce(broker.bootstrap, [as_record(getattr(names, role), body) for role, body in due_now])
+            live = asyncio.create_task(produce_live(broker.bootstrap, [
+                (seconds_between(iso(start), body["occurred_at"]) + (time.monotonic() - began),
+                 as_record(getattr(names, role), body)) for role, body in later], began))
             answered = {body["case_id"] for role, body in items if role == "case_updated"}
             unanswered = {body["case_id"] for role, body in items if role == "case_created"} - answered
 
@@ -154,7 +176,7 @@ async def test_chaos_no_false_no_missed_breach(tmp_path: Path) -> None:
             schedule = [kill_one(8 + rng.random() * 4), stall_one(16 + rng.random() * 4, 10),
                         pause_broker(32, 8), kill_one(44 + rng.random() * 4), stall_one(52 + rng.random() * 4, 10),
                         kill_one(66 + rng.random() * 4)]
-            await asyncio.gather(*schedule)
+            await asyncio.gather(*schedule, live)
 
             def done(rs) -> bool:
                 return {r.value["case_id"] for r in rs if r.topic == names.breaches} >= unanswered
