@@ -94,6 +94,7 @@ class WorkerConfig:
     max_batch_records: int = 10_000
     max_clock_skew_seconds: float = 300.0
     restore_timeout_seconds: float = 600.0
+    request_timeout_seconds: float = 30.0
 
 
 #: setting -> (flag, environment variable, help)
@@ -116,6 +117,8 @@ _SETTINGS: dict[str, tuple[str, str, str]] = {
                           "input records processed between two flushes/ticks (10000)"),
     "max_clock_skew_seconds": ("--max-clock-skew", "MONITOR_MAX_CLOCK_SKEW_SECONDS",
                                "dead-letter events dated more than this many seconds ahead of the clock (300)"),
+    "request_timeout_seconds": ("--request-timeout", "MONITOR_REQUEST_TIMEOUT_SECONDS",
+                                "producer request timeout: a write not acknowledged within it fails and is retried (30)"),
     "restore_timeout_seconds": ("--restore-timeout", "MONITOR_RESTORE_TIMEOUT_SECONDS",
                                 "stop (exit 1) when the changelog of assigned partitions is not read within this (600)"),
 }
@@ -228,6 +231,7 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
     max_batch = _number(raw, "max_batch_records", int, 1, 1_000_000, 10_000, problems)
     skew = _number(raw, "max_clock_skew_seconds", float, 0.0, 10 * 365 * 86400.0, 300.0, problems)
     restore_timeout = _number(raw, "restore_timeout_seconds", float, 1.0, 86400.0, 600.0, problems)
+    request_timeout = _number(raw, "request_timeout_seconds", float, 1.0, 600.0, 30.0, problems)
     retention: float | None = _number(raw, "closed_retention_seconds", float, 0.0, 10 * 365 * 86400.0,
                                       DEFAULT_CLOSED_RETENTION_S, problems)
     if retention == 0:
@@ -260,5 +264,5 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
         shutdown_timeout_seconds=service.shutdown_timeout_seconds,
         session_timeout_seconds=service.session_timeout_seconds,
         max_batch_records=max_batch, max_clock_skew_seconds=skew,
-        restore_timeout_seconds=restore_timeout,
+        restore_timeout_seconds=restore_timeout, request_timeout_seconds=request_timeout,
     )

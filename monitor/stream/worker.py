@@ -176,7 +176,7 @@ class Worker:
         kafka = self.config.kafka
         self.partition_count = await check_copartitioned(kafka, self.config.topics)
         producer_args: dict[str, Any] = dict(acks="all", linger_ms=5, max_request_size=MAX_REQUEST_BYTES,
-                                             max_batch_size=512 * 1024, request_timeout_ms=30000)
+                                             max_batch_size=512 * 1024, request_timeout_ms=int(self.config.request_timeout_seconds * 1000))
         if self.exactly_once:
             producer_args["transactional_id"] = self.config.transactional_id or f"{self.config.group_id}-worker"
             producer_args["enable_idempotence"] = True
