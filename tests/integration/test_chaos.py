@@ -26,6 +26,7 @@ from monitor.core.events import parse_event
 from monitor.core.policy import load_catalog
 from monitor.embedded_broker import EmbeddedBroker
 from monitor.stream.changelog import restore
+from monitor.stream.codec import decode_state
 from monitor.stream.store import MemoryStore
 from tests.integration.kafka_helpers import (
     as_record,
@@ -119,7 +120,7 @@ async def changelog_table(bootstrap: str, topic: str) -> dict[str, CaseState]:
         await restore(consumer, topic, stores, timeout_s=60)
     finally:
         await consumer.stop()
-    return {case_id: CaseState.from_dict(json.loads(raw)) for store in stores.values() for case_id, raw in store.items()}
+    return {case_id: decode_state(raw) for store in stores.values() for case_id, raw in store.items()}
 
 
 async def test_chaos_no_false_no_missed_breach(tmp_path: Path) -> None:

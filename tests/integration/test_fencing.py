@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from monitor.core.case import CaseState
 from monitor.stream.changelog import POSITION_HEADER, encode_position, restore
+from monitor.stream.codec import decode_state
 from monitor.stream.store import MemoryStore
 from tests.integration.kafka_helpers import (
     as_record,
@@ -61,7 +62,7 @@ async def read_changelog(bootstrap: str, topic: str, partitions: int) -> dict[st
         await restore(consumer, topic, stores, timeout_s=30)
     finally:
         await consumer.stop()
-    return {case_id: CaseState.from_dict(json.loads(raw)) for store in stores.values() for case_id, raw in store.items()}
+    return {case_id: decode_state(raw) for store in stores.values() for case_id, raw in store.items()}
 
 
 async def test_restore_keeps_the_state_of_the_highest_position(broker) -> None:
