@@ -10,7 +10,9 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from monitor.notify.routing import CONTACT_PREFIX
 
@@ -54,48 +56,74 @@ def resolve_target(contacts: Contacts, customer_id: str | None, target: str) -> 
     return (target,)
 
 
-def _addresses(value: Any) -> tuple[str, ...] | None:
+def _addresses(value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items:
-        return None
-    if not all(isinstance(i, str) and "@" in i and not any(c.isspace() for c in i) for i in items):
-        return None
+    if (not isinstance(items, list) or not items
+            or not all(isinstance(i, str) and "@" in i and not any(c.isspace() for c in i) for i in items)):
+        raise ValueError(f"expected an email address or a non-empty list of them, got {value!r}")
     return tuple(items)
 
 
+def _role_name(role: str) -> str:
+    if not _ROLE_NAME.match(role):
+        raise ValueError("role names are lower_snake_case")
+    return role
+
+
+#: One role's holders: an address or a non-empty list of them (a list of one is normalised to a tuple).
+Addresses = Annotated[tuple[str, ...], BeforeValidator(_addresses)]
+#: A role usable in routing as `contact:<role>`.
+RoleName = Annotated[str, AfterValidator(_role_name)]
+
+
+class CustomerModel(BaseModel):
+    """[customers.<customer_id>]: an optional display name, then `<role> = address(es)`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[RoleName, Addresses] = Field(init=False)  # the roles: names and addresses validated
+
+    name: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _table(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError("expected a table of role = address(es)")
+        return data
+
+    def roles(self) -> dict[str, tuple[str, ...]]:
+        """role -> addresses."""
+        return dict(self.__pydantic_extra__ or {})
+
+
+class ContactsModel(BaseModel):
+    """The whole contacts file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customers: dict[str, CustomerModel] = Field(default_factory=dict)
+
+
+def _problem(source: str, error: Any) -> str:
+    """'file: dotted.key: cause' for one pydantic error, in the words the old hand-written checks used."""
+    loc = [str(part) for part in error["loc"]]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{source}: {'.'.join(loc)}: unknown key (allowed: customers)"
+    if loc == ["customers"] and error["type"] == "dict_type":
+        return f"{source}: customers: expected a table of [customers.<customer_id>]"
+    if error["type"] == "string_type" and loc[-1:] == ["name"]:
+        return f"{source}: {'.'.join(loc)}: expected a string"
+    return f"{source}: {'.'.join(loc)}: {message}"
+
+
 def parse_contacts(data: dict[str, Any], source: str = "<contacts>") -> Contacts:
-    """Validate a parsed TOML contacts document; raise ContactsError listing every problem."""
-    problems: list[str] = []
-    for key in data:
-        if key != "customers":
-            problems.append(f"{source}: {key}: unknown key (allowed: customers)")
-    table = data.get("customers", {})
-    if not isinstance(table, dict):
-        raise ContactsError([f"{source}: customers: expected a table of [customers.<customer_id>]"])
-    customers: dict[str, dict[str, tuple[str, ...]]] = {}
-    for customer_id, entry in table.items():
-        where = f"customers.{customer_id}"
-        if not isinstance(entry, dict):
-            problems.append(f"{source}: {where}: expected a table of role = address(es)")
-            continue
-        roles: dict[str, tuple[str, ...]] = {}
-        for role, value in entry.items():
-            if role == "name":
-                if not isinstance(value, str):
-                    problems.append(f"{source}: {where}.name: expected a string")
-                continue
-            if not _ROLE_NAME.match(role):
-                problems.append(f"{source}: {where}.{role}: role names are lower_snake_case")
-                continue
-            addresses = _addresses(value)
-            if addresses is None:
-                problems.append(f"{source}: {where}.{role}: expected an email address or a non-empty list of them, got {value!r}")
-                continue
-            roles[role] = addresses
-        customers[customer_id] = roles
-    if problems:
-        raise ContactsError(problems)
-    return Contacts(source=source, customers=customers)
+    """Validate a parsed TOML contacts document (pydantic); raise ContactsError listing every problem."""
+    try:
+        model = ContactsModel.model_validate(data)
+    except ValidationError as exc:
+        raise ContactsError([_problem(source, error) for error in exc.errors()]) from None
+    return Contacts(source=source, customers={cid: entry.roles() for cid, entry in model.customers.items()})
 
 
 def load_contacts(path: str | Path) -> Contacts:

@@ -39,3 +39,16 @@ def test_validation_names_file_key_and_problem(data: dict, expected: str) -> Non
     with pytest.raises(ContactsError) as info:
         parse_contacts(data, "contacts.toml")
     assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
+
+
+def test_every_problem_of_the_file_is_reported_at_once() -> None:
+    data = {"customers": {"acme": {"Bad Role": "a@b.example", "lead": "nope", "name": 3}, "globex": "x"}, "extra": 1}
+    with pytest.raises(ContactsError) as info:
+        parse_contacts(data, "c.toml")
+    assert sorted(info.value.problems) == sorted([
+        "c.toml: customers.acme.name: expected a string",
+        "c.toml: customers.acme.Bad Role: role names are lower_snake_case",
+        "c.toml: customers.acme.lead: expected an email address or a non-empty list of them, got 'nope'",
+        "c.toml: customers.globex: expected a table of role = address(es)",
+        "c.toml: extra: unknown key (allowed: customers)",
+    ])
