@@ -8,6 +8,7 @@ answered states in the changelog (restore keeps the state of the highest input p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -112,8 +113,10 @@ async def test_a_worker_stalled_past_its_session_emits_no_false_breach_and_no_st
         start = now_utc()
         await produce(broker.bootstrap, [as_record(names.case_created, created(c, start)) for c in cases])
         # A has applied them once their states are in the changelog
-        await collect(broker.bootstrap, [names.changelog],
-                      lambda rs: {r.key.decode() for r in rs} >= set(cases), timeout_s=30)
+        deadline = time.monotonic() + 30
+        while not set(await read_changelog(broker.bootstrap, names.changelog, partitions)) >= set(cases):
+            assert time.monotonic() < deadline, "A did not write the cases' states"
+            await asyncio.sleep(0.5)
         a.send_signal(signal.SIGSTOP)
         stopped_at = time.monotonic()
         b = spawn_worker(env, log_b)
