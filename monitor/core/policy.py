@@ -49,16 +49,35 @@ class PolicyError(ValueError):
     """The policy file is unreadable or invalid; the message names file, key and problem."""
 
 
-def parse_duration(text: str) -> int:
-    """'1h30m' / '30m' / '90s' / '14d' -> seconds (> 0)."""
+#: The longest duration a file may give (targets, offsets, windows): ten years, so that every
+#: instant the engine computes stays a representable date.
+MAX_DURATION_DAYS = 3650
+
+
+def _duration_seconds(text: str) -> int | None:
+    """'1h30m' -> 5400; None when the text is not a duration."""
     match = _DURATION.match(text)
     if not match or not any(match.groups()):
-        raise ValueError(f"{text!r} is not a duration like '30m', '4h', '1h30m' or '14d'")
+        return None
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
-    if total <= 0:
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def _bounded(text: str, seconds: int) -> int:
+    """The seconds of a duration written as `text`, when longer than zero and at most MAX_DURATION_DAYS."""
+    if seconds <= 0:
         raise ValueError(f"{text!r} must be longer than zero")
-    return total
+    if seconds > MAX_DURATION_DAYS * 86_400:
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION_DAYS} days")
+    return seconds
+
+
+def parse_duration(text: str) -> int:
+    """'1h30m' / '30m' / '90s' / '14d' -> seconds (> 0, at most MAX_DURATION_DAYS)."""
+    seconds = _duration_seconds(text)
+    if seconds is None:
+        raise ValueError(f"{text!r} is not a duration like '30m', '4h', '1h30m' or '14d'")
+    return _bounded(text, seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,18 +113,21 @@ def parse_target(text: str) -> Target:
         days = int(match.group(1))
         if days <= 0:
             raise ValueError(f"{text!r} must be at least 1 business day")
+        if days > MAX_DURATION_DAYS:
+            raise ValueError(f"{text!r} is longer than {MAX_DURATION_DAYS} business days")
         return Target(business_days=days)
     return Target(seconds=parse_duration(text))
 
 
 def parse_offset(text: str, sign: str) -> int:
     """'-30m' (sign '-') or '+1h' (sign '+') -> seconds (> 0)."""
-    if not text.strip().startswith(sign):
+    written = text.strip()
+    if not written.startswith(sign):
         raise ValueError(f"{text!r} must start with {sign!r}, like {sign}30m")
-    try:
-        return parse_duration(text.strip()[1:])
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not an offset like {sign}30m, {sign}1h or {sign}1h30m") from exc
+    seconds = _duration_seconds(written[1:])
+    if seconds is None:
+        raise ValueError(f"{text!r} is not an offset like {sign}30m, {sign}1h or {sign}1h30m")
+    return _bounded(text, seconds)
 
 
 def _clock_seconds(hours: str, minutes: str, seconds: str | None) -> int | None:
@@ -166,6 +188,9 @@ class HolidaySpec(_Strict):
         return " + ".join(parts)
 
 
+_PARENT_KEYS = frozenset({"timezone", "holidays", "open", "close"})
+
+
 class WeekSpec(_Strict):
     """Openings per weekday, e.g. tue = ["08:00-12:00", "13:00-18:00"]; days left out are closed."""
 
@@ -176,6 +201,17 @@ class WeekSpec(_Strict):
     fri: list[str] = []
     sat: list[str] = []
     sun: list[str] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_parent_keys(cls, data: Any) -> Any:
+        # A key written below a `[calendars.NAME.week]` header lands in the week table (TOML).
+        for key in _PARENT_KEYS.intersection(data) if isinstance(data, dict) else ():
+            raise ValueError(
+                f"{key!r} is not a weekday ({', '.join(DAY_NAMES)}); keys written below a [... .week] header "
+                "belong to the week: put them above it"
+            )
+        return data
 
     @field_validator("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     @classmethod
@@ -274,6 +310,12 @@ class CellSpec(_Strict):
 
     _warnings = field_validator("warnings")(_check_warnings)
     _escalations = field_validator("escalations")(_check_escalations)
+
+    @model_validator(mode="after")
+    def _levels_need_a_target(self) -> CellSpec:
+        if self.escalations and parse_target(self.target).untimed:
+            raise ValueError("escalations need a timed target ('untimed' has no due instant)")
+        return self
 
 
 class PlanSpec(_Strict):
@@ -666,7 +708,7 @@ def parse_catalog(text: str, source: str) -> Catalog:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{source}: not valid TOML: {exc}") from exc
+        raise PolicyError(f"{source}: not valid TOML: {exc}{_toml_hint(text, str(exc))}") from exc
     try:
         spec = CatalogSpec.model_validate(raw)
     except ValidationError as exc:
@@ -700,6 +742,21 @@ def _check_rules(catalog: Catalog, source: str) -> None:
         raise PolicyError("\n".join([f"{source}: invalid policy file", *dict.fromkeys(problems)]))
 
 
+def _toml_hint(text: str, message: str) -> str:
+    """A hint for the error TOML 1.0 gives on an inline table continued on the next line."""
+    found = re.search(r"\(at line (\d+), column \d+\)", message)
+    lines = text.splitlines()
+    if found is None or not 0 < int(found.group(1)) <= len(lines):
+        return ""
+    line = lines[int(found.group(1)) - 1]
+    if line.count("{") <= line.count("}"):
+        return ""
+    return (
+        "\n  hint: an inline table { ... } must close on the line it opens (TOML 1.0); write a long one as a "
+        "table instead, e.g. a [calendars.NAME.week] table with one weekday per line (docs/policy.md)"
+    )
+
+
 def load_catalog(path: str | Path) -> Catalog:
     """Load and validate a policy file."""
     source = str(path)
@@ -707,6 +764,10 @@ def load_catalog(path: str | Path) -> Catalog:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{source}: cannot read policy file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise PolicyError(
+            f"{source}: cannot read policy file: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from exc
     return parse_catalog(text, source)
 
 

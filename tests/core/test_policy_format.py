@@ -115,6 +115,19 @@ INVALID = [
     (holidays('{}'), "holidays need a country, dates, or both"),
     (BASE.replace('timezone = "Europe/Berlin"', 'timezone = "Mars/Olympus"'), "calendars.desk.timezone: 'Mars/Olympus' is not an IANA"),
     (BASE + OVERRIDE, "overrides[0].calendar: unknown calendar 'nope'"),
+    # review12: levels that can never fire, zero offsets, absurd durations, keys below a [..week] header.
+    (BASE.replace('target = "4h" }', 'target = "untimed", escalations = ["+1h"] }'),
+     "plans.gold.first_response.P1: escalations need a timed target ('untimed' has no due instant)"),
+    (BASE.replace('target = "4h" }', 'target = "4h", warnings = ["-0m"] }'), "warnings: '-0m' must be longer than zero"),
+    (BASE.replace('target = "4h" }', 'target = "4h", escalations = ["+0h"] }'), "escalations: '+0h' must be longer than zero"),
+    (BASE.replace('target = "4h" }', 'target = "99999999999999999999d" }'), "target: '99999999999999999999d' is longer than 3650 days"),
+    (BASE.replace('target = "4h" }', 'target = "4h", escalations = ["+9999999d"] }'), "escalations: '+9999999d' is longer than 3650 days"),
+    (BASE.replace('target = "4h" }', 'target = "9999 business_days" }'), "target: '9999 business_days' is longer than 3650 business days"),
+    (BASE.replace('sat = ["09:00-13:00"] }', 'sat = ["09:00-13:00"] }').replace(
+        'week = { mon = ["10:30-18:00"], tue = ["08:00-12:00", "13:00-18:00"], sat = ["09:00-13:00"] }',
+        '[calendars.desk.week]\nmon = ["10:30-18:00"]\nholidays = { dates = ["2026-12-24"] }'),
+     "calendars.desk.week: 'holidays' is not a weekday (mon, tue, wed, thu, fri, sat, sun); keys written below a "
+     "[... .week] header belong to the week: put them above it"),
 ]
 
 
@@ -124,6 +137,24 @@ def test_invalid_files_name_the_key_and_the_problem(text: str, expected: str) ->
         parse_catalog(text, "custom.toml")
     assert str(caught.value).startswith("custom.toml")
     assert expected in str(caught.value)
+
+
+def test_the_issue_multi_line_inline_week_gets_a_hint() -> None:
+    # The issue's own example splits `week = { ... }` over two lines: not TOML 1.0. Say why and what to write.
+    text = BASE.replace('tue = ["08:00-12:00", "13:00-18:00"], sat', 'tue = ["08:00-12:00", "13:00-18:00"],\n         sat')
+    with pytest.raises(PolicyError) as caught:
+        parse_catalog(text, "custom.toml")
+    message = str(caught.value)
+    assert message.startswith("custom.toml: not valid TOML: ") and "(at line 9, column" in message
+    assert "an inline table { ... } must close on the line it opens (TOML 1.0)" in message
+    assert "[calendars.NAME.week] table" in message
+
+
+def test_policies_check_refuses_a_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(BASE.replace("Gold", "Or").encode() + b"# d\xe9j\xe0 vu\n")
+    assert policies_cli.main(["--check", str(path)]) == 2
+    assert f"{path}: cannot read policy file: not UTF-8 text (byte 0xe9 at offset" in capsys.readouterr().err
 
 
 def test_policies_check_exits_0_or_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
