@@ -27,6 +27,7 @@ from monitor.core.case import Engine
 from monitor.core.events import format_time, parse_event
 from monitor.core.policy import PolicyError
 from monitor.demo_view import EventView
+from monitor.embedded_broker import free_port
 from monitor.runtime import kafka as kafka_clients
 from monitor.runtime.connect import EXIT_UNREACHABLE_ONE_SHOT, BrokerUnreachable, require_kafka
 from monitor.runtime.settings import LogSettings
@@ -34,7 +35,7 @@ from monitor.runtime.settings import add_arguments as add_shared_arguments
 from monitor.runtime.topics import add_topic_arguments, apply_topics, load_specs
 from monitor.stream.clock import Clock, ScaledClock, WallClock
 from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, WorkerConfig, add_setting_arguments, config_from
-from monitor.stream.service import serve
+from monitor.stream.service import board_url, serve
 from monitor.stream.worker import load_engine
 
 DEFAULT_SCALE = 600.0
@@ -233,7 +234,8 @@ def main(argv: list[str]) -> int:
     args = _parser("monitor run", "the main job: worker + demo feed on a virtual clock, on an embedded broker "
                    "unless KAFKA_BROKER is set", list(TopicNames().by_role()), logging=True).parse_args(argv)
     env = dict(os.environ)
-    env.setdefault("MONITOR_WEB_PORT", "0")
+    env.setdefault("MONITOR_WEB_PORT", str(free_port()))   # serves the board; 0 turns HTTP off
+    env.setdefault("MONITOR_WEB_HOST", "127.0.0.1")
     try:
         config = config_from(args, env)
         engine = load_engine(config)
@@ -259,6 +261,8 @@ def main(argv: list[str]) -> int:
     try:
         if broker is None:
             asyncio.run(require_kafka(config.kafka.client_kwargs()))
+        if config.web_port:
+            print(f"escalation board: {board_url(config.web_host, config.web_port)}", file=sys.stderr, flush=True)
         return asyncio.run(_run_all(config, engine, args.scale or DEFAULT_SCALE, args.rate, args.seed, args.duration))
     except BrokerUnreachable as exc:
         print(f"monitor run: {exc}", file=sys.stderr)

@@ -5,11 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: promtool + prometheus (alert rule tests, scrape e2e), amtool
-# (alertmanager config check), docker-compose (`docker-compose config` only; no engine here).
+# (alertmanager config check), docker-compose (`docker-compose config` only; no engine here),
+# chromium + its driver (the board's browser tests drive /usr/bin/chromium through playwright;
+# no browser is downloaded).
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -46,9 +46,11 @@ async def resolve_peers(peers: Sequence[str]) -> list[str]:
 class PeerCaseLookup:
     """Look a case up on the peer replicas; None when no peer has it."""
 
-    def __init__(self, peers: Sequence[str], timeout_s: float = 2.0) -> None:
+    def __init__(self, peers: Sequence[str], timeout_s: float = 2.0, headers: Mapping[str, str] | None = None) -> None:
         self.peers = [peer.rstrip("/") for peer in peers if peer.strip()]
         self.timeout_s = timeout_s
+        #: Sent with every request (the shared HTTP token, when one is set).
+        self.headers = dict(headers or {})
 
     async def _ask(self, session: aiohttp.ClientSession, peer: str, case_id: str) -> Mapping[str, Any] | None:
         url = f"{peer}/cases/{quote(case_id, safe='')}"
@@ -69,7 +71,7 @@ class PeerCaseLookup:
         if not peers:
             return None
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=timeout, headers=self.headers) as session:
             pending = {asyncio.ensure_future(self._ask(session, peer, case_id)) for peer in peers}
             try:
                 while pending:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
@@ -38,6 +39,7 @@ class HttpServer:
         self.loop_probe = loop_probe or LoopLagProbe()
         self.check_timeout_s = check_timeout_s
         self.routes: dict[str, Handler] = {}
+        self.middlewares: list[Middleware] = []
         self._runner: web.AppRunner | None = None
 
     def add_get(self, path: str, handler: Handler) -> None:
@@ -46,9 +48,13 @@ class HttpServer:
             raise ValueError(f"route {path} is already served")
         self.routes[path] = handler
 
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Run `middleware` (an aiohttp middleware, e.g. access control) around every route."""
+        self.middlewares.append(middleware)
+
     def app(self) -> web.Application:
         """A fresh aiohttp application with the built-in and added routes; starts the loop probe with it."""
-        app = web.Application()
+        app = web.Application(middlewares=self.middlewares)
         app.router.add_get("/metrics", self.handle_metrics)
         app.router.add_get("/healthz", self.handle_healthz)
         app.router.add_get("/readyz", self.handle_readyz)

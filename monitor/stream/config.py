@@ -16,9 +16,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from monitor.board.auth import AuthConfigError, load_token
 from monitor.runtime.settings import ConfigError, KafkaSettings, LogSettings, ServiceSettings, env_vars, load_settings
 from monitor.runtime.settings import add_arguments as add_shared_arguments
 from monitor.runtime.topics import add_topic_arguments, topic_env_var, topic_flag, topic_names
@@ -67,6 +68,10 @@ class WorkerServiceSettings(ServiceSettings):
 
     web_port: int = Field(6066, ge=0, le=65535, description="HTTP port for /metrics, /healthz, /readyz, /cases (0 = off)")
     group_id: str = Field("sla-monitor", min_length=1, description="Kafka consumer group of the workers")
+    http_auth_token: SecretStr | None = Field(
+        None, description="token required by every HTTP path but /metrics, /healthz, /readyz (environment only)")
+    http_auth_token_file: Path | None = Field(None, description="file holding the HTTP access token")
+    replica_name: str | None = Field(None, min_length=1, description="this replica's name in board answers (default: host name)")
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,10 @@ class WorkerConfig:
     max_clock_skew_seconds: float = 300.0
     restore_timeout_seconds: float = 600.0
     request_timeout_seconds: float = 30.0
+    #: HTTP access token (MONITOR_HTTP_AUTH_TOKEN, or read from MONITOR_HTTP_AUTH_TOKEN_FILE); None = open.
+    http_auth_token: str | None = field(default=None, repr=False)
+    #: This replica's name in board answers (default: the host name).
+    replica_name: str | None = None
 
 
 #: setting -> (flag, environment variable, help)
@@ -253,6 +262,13 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
         if state_dir.exists() and not state_dir.is_dir():
             problems.append(f"MONITOR_STATE_DIR / --state-dir: {str(state_dir)!r} is not a directory")
 
+    token = None
+    try:
+        secret = service.http_auth_token.get_secret_value() if service.http_auth_token is not None else None
+        token = load_token(secret, service.http_auth_token_file)
+    except AuthConfigError as exc:
+        problems.append(str(exc))
+
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     return WorkerConfig(
@@ -265,4 +281,5 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
         session_timeout_seconds=service.session_timeout_seconds,
         max_batch_records=max_batch, max_clock_skew_seconds=skew,
         restore_timeout_seconds=restore_timeout, request_timeout_seconds=request_timeout,
+        http_auth_token=token, replica_name=service.replica_name,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from monitor.stream.deadlines import DeadlineIndex
+from monitor.stream.due_index import DueIndex
 from monitor.stream.store import CaseStore, MemoryStore
 
 
@@ -22,6 +23,8 @@ class PartitionState:
     number: int
     cases: CaseStore = field(default_factory=MemoryStore)
     index: DeadlineIndex = field(default_factory=DeadlineIndex)
+    #: running timed clocks by due instant, for the escalation board (monitor/board).
+    board: DueIndex = field(default_factory=DueIndex)
     #: input topic -> offset after the last record processed (what to commit).
     next_offsets: dict[str, int] = field(default_factory=dict)
     #: input topic -> offsets handed to the flush pipeline.

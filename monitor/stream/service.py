@@ -51,7 +51,8 @@ async def serve(config: WorkerConfig, engine: Engine, clock: Clock | None = None
         worker = Worker(config, engine, clock=clock, observer=observer)
     if server is not None:
         port = await server.start(config.web_host, config.web_port)
-        log.info("http listening", port=port)
+        log.info("http listening", port=port, board=board_url(config.web_host, port),
+                 auth="token" if config.http_auth_token else "none")
     quit_ = asyncio.Event()
 
     def request_stop() -> None:
@@ -84,6 +85,7 @@ def _http_server(registry: Any, metrics: Any, worker: Worker, config: WorkerConf
     async def lookup(case_id: str) -> dict[str, Any] | None:
         return worker.case(case_id)
 
+    from monitor.board.api import board_for_worker
     from monitor.observe.peers import PeerCaseLookup
 
     server = HttpServer(
@@ -91,9 +93,19 @@ def _http_server(registry: Any, metrics: Any, worker: Worker, config: WorkerConf
         readiness={"broker": broker_reachable(config.kafka.bootstrap or ""), "partitions": recovered},
         on_readiness=metrics.set_ready,
     )
-    route = CaseRoute(lookup, PeerCaseLookup(config.peers) if config.peers else None)
+    board, auth = board_for_worker(worker, config)
+    route = CaseRoute(lookup, PeerCaseLookup(config.peers, headers=auth.peer_headers()) if config.peers else None)
     server.add_get(CASE_ROUTE, route.handle)
+    for path, handler in board.routes().items():
+        server.add_get(path, handler)
+    server.add_middleware(auth.middleware)
     return server
+
+
+def board_url(host: str, port: int) -> str:
+    """The board's URL for a bind address and port (wildcard addresses become 127.0.0.1)."""
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}/board"
 
 
 def main(argv: list[str]) -> int:

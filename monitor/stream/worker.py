@@ -48,6 +48,7 @@ from monitor.stream.clock import Clock, WallClock
 from monitor.stream.codec import decode_key, decode_state, encode_key, encode_sla_event, encode_state, record_source
 from monitor.stream.config import WorkerConfig
 from monitor.stream.dead_letter import dead_letter_record
+from monitor.stream.due_index import Entry, clock_entries
 from monitor.stream.observer import NullObserver, WorkerObserver
 from monitor.stream.partition import PartitionState
 from monitor.stream.store import CaseStore, open_store
@@ -356,6 +357,7 @@ class Worker:
         """Queue the step's outputs and dead letters, store its state, update the case's timer."""
         # Encode first: if anything here raises, nothing of the step has been queued yet.
         encoded = encode_state(step.state) if step.state is not None else None
+        board = clock_entries(self.engine, step.state, case_id) if encoded is not None and encoded != raw else None
         for event in step.emitted:
             key, value, headers, body = encode_sla_event(event)
             self._outbox.append((self.config.topics.output_for(event.topic_kind), key, value, headers))
@@ -369,10 +371,13 @@ class Worker:
                 part.cases.pop(case_id)
                 part.dirty[case_id] = None
             part.index.set(case_id, None)
+            part.board.set(case_id, ())
         else:
             if encoded != raw:
                 part.cases[case_id] = encoded
                 part.dirty[case_id] = encoded
+            if board is not None:
+                part.board.set(case_id, board)
             part.index.set(case_id, step.next_due_us)
         if self._track_cases:
             self.observer.move_case(part.number, before, self._footprint(step.state))
@@ -741,7 +746,9 @@ class Worker:
             await restore(self._restorer, self.config.topics.changelog, {n: p.cases for n, p in parts.items()},
                           read_committed=self.exactly_once, timeout_s=self.config.restore_timeout_seconds)
             for part in parts.values():
-                part.index.bulk_load(self._due_entries(part.cases))
+                board: list[Entry] = []
+                part.index.bulk_load(self._due_entries(part.cases, board))
+                part.board.bulk_load(board)
                 self.observer.rebuild_partition(part.number, (decode_state(raw) for raw in part.cases.values())
                                                 if self._track_cases else ())
         except BaseException:
@@ -750,10 +757,12 @@ class Worker:
             raise
         return parts
 
-    def _due_entries(self, cases: CaseStore) -> Iterable[tuple[str, int]]:
+    def _due_entries(self, cases: CaseStore, board: list[Entry]) -> Iterable[tuple[str, int]]:
         next_due = self.engine.next_due
         for case_id, raw in cases.items():
-            due = next_due(decode_state(raw))
+            state = decode_state(raw)
+            board.extend(clock_entries(self.engine, state, case_id))
+            due = next_due(state)
             if due is not None:
                 yield case_id, due
 
