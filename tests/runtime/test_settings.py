@@ -132,11 +132,16 @@ def test_the_configuration_reference_names_every_variable_and_flag() -> None:
 
     text = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
     shared = {"KAFKA_BROKER", "MONITOR_LOG_LEVEL", "MONITOR_WEB_PORT", "MONITOR_NOTIFY_WEB_PORT"}
-    for var in (notify_service.environment_variables() | shared) - {"MONITOR_BOARD_URL", "MONITOR_CONNECT_TIMEOUT_SECONDS"}:
+    from monitor.stream.config import environment_variables as worker_variables
+
+    for var in (notify_service.environment_variables() | worker_variables() | shared) - {"MONITOR_BOARD_URL"}:
         if var.startswith("MONITOR_TOPIC_"):
             continue
         assert f"`{var}`" in text, var
-    for cls in (KafkaSettings, LogSettings, ServiceSettings, WorkerServiceSettings, notify_service.NotifyServiceSettings):
+    from monitor.runtime.connect import ConnectSettings
+
+    for cls in (KafkaSettings, LogSettings, ServiceSettings, WorkerServiceSettings, notify_service.NotifyServiceSettings,
+                ConnectSettings):
         for name in cls.model_fields:
             if cls.model_fields[name].annotation not in (SecretStr, SecretStr | None):
                 assert f"`{flag_name(cls, name)}`" in text, (cls.__name__, name)
