@@ -329,5 +329,5 @@ def test_policy_configmap_matches_the_bundled_catalog() -> None:
     shipped = parse_catalog(text, "deploy/k8s/configmap-policies.yaml")
     assert label_space(shipped) == label_space(bundled_catalog()), (
         "deploy/k8s/configmap-policies.yaml differs from monitor/policies/catalog.toml; "
-        "copy the catalog into the ConfigMap (see README, Deployment)"
+        "copy the catalog into the ConfigMap (see docs/operations.md, Deployment)"
     )
