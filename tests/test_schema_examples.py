@@ -98,3 +98,12 @@ def catalog_rejection(topic: str, value: bytes, source: dict[str, Any]) -> Any:
     step = Engine(catalog_from(None)).apply(None, event, event.occurred_at)  # type: ignore[union-attr,arg-type]
     assert len(step.rejections) == 1, step
     return step.rejections[0]
+
+
+def test_the_readme_shows_the_schema_examples() -> None:
+    """The README's sample input and first output event are the schema examples, verbatim."""
+    readme = (SCHEMAS.parents[1] / "README.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in readme.split("```json\n")[1:]]
+    sample_input = [json.loads(line) for line in blocks[0].splitlines() if line.strip()]
+    assert sample_input == schema("case-created")["examples"] + schema("case-updated")["examples"]
+    assert json.loads(blocks[1]) == schema("sla-event")["examples"][0]
