@@ -153,3 +153,24 @@ async def test_worker_started_before_its_broker_becomes_ready_once_it_appears(br
         if proc.poll() is None:
             proc.kill()
     assert "Traceback" not in log_path.read_text()
+
+
+def test_sigterm_while_waiting_for_the_broker_stops_the_worker_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MONITOR_"))}
+    env.update({"KAFKA_BROKER": f"127.0.0.1:{free_port()}", "MONITOR_WEB_PORT": "0"})
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "worker"], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        while '"kafka unreachable"' not in proc.stderr.readline():   # it is retrying
+            assert time.monotonic() < deadline and proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
