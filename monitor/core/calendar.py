@@ -155,11 +155,29 @@ class WeeklyWindows(Coverage):
         return found
 
     def _local_instant(self, day: date, seconds: int) -> int:
-        """Epoch µs of a local wall-clock time of a day; 86_400 is the next local midnight."""
+        """Epoch µs of a local wall-clock time of a day; 86_400 is the next local midnight.
+
+        A repeated (fall-back) time is its first occurrence; a time the clock skips (spring
+        forward) is reached at the change itself, the first instant the clock shows a later time.
+        """
         if seconds >= DAY_SECONDS:
-            return to_us(datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone))
+            day, seconds = day + timedelta(days=1), 0
         hour, rest = divmod(seconds, 3600)
-        return to_us(datetime.combine(day, time(hour, rest // 60, rest % 60), tzinfo=self.zone))
+        local = datetime.combine(day, time(hour, rest // 60, rest % 60), tzinfo=self.zone)
+        skipped = local.replace(fold=1)
+        before, after = local.utcoffset(), skipped.utcoffset()
+        if before is None or after is None or after <= before:
+            return to_us(local)
+        # In the gap: fold=1 reads it with the later offset (an instant before the change), fold=0
+        # with the earlier one (after it); the change is the first second with the later offset.
+        low, high = to_us(skipped) // US_PER_S, to_us(local) // US_PER_S
+        while high - low > 1:
+            middle = (low + high) // 2
+            if datetime.fromtimestamp(middle, self.zone).utcoffset() == after:
+                high = middle
+            else:
+                low = middle
+        return high * US_PER_S
 
     def local_ordinal(self, at: int) -> int:
         """Date ordinal of the local day containing the instant."""

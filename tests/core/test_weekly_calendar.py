@@ -122,6 +122,28 @@ def test_midnight_stretch_across_berlin_fall_back() -> None:
     assert night.add_us(utc(2026, 10, 24, 20), 9 * H) == utc(2026, 10, 25, 5)
 
 
+def test_openings_that_begin_or_end_in_the_skipped_hour_are_cut_at_the_change() -> None:
+    # Berlin Sun 2026-03-29: at 02:00 CET (01:00Z) clocks jump to 03:00 CEST; 02:00-03:00 never happens.
+    # "00:00-02:30": open from 00:00 CET (Sat 23:00Z) until the jump (01:00Z), 2 h; 03:15 CEST is closed.
+    early = WeeklyWindows("early", BERLIN, {6: spans("00:00-02:30")})
+    assert early.covered_us(utc(2026, 3, 28), utc(2026, 3, 30)) == 2 * H
+    assert not early.is_covered(utc(2026, 3, 29, 1, 15))
+    assert early.add_us(utc(2026, 3, 28, 23), 2 * H) == utc(2026, 3, 29, 1)
+    # "02:30-04:00": the desk is open when the clock first shows a time after 02:30, i.e. 03:00 CEST
+    # (01:00Z), until 04:00 CEST (02:00Z): 1 h.
+    late = WeeklyWindows("late", BERLIN, {6: spans("02:30-04:00")})
+    assert late.covered_us(utc(2026, 3, 28), utc(2026, 3, 30)) == H
+    assert late.is_covered(utc(2026, 3, 29, 1, 15))
+    assert late.add_us(utc(2026, 3, 28), 30 * M) == utc(2026, 3, 29, 1, 30)
+    # Los Angeles Sun 2026-03-08: 02:00 PST (10:00Z) jumps to 03:00 PDT; "01:00-02:30" holds 1 h.
+    night = WeeklyWindows("night", LA, {6: spans("01:00-02:30")})
+    assert night.covered_us(utc(2026, 3, 7), utc(2026, 3, 9)) == H
+    # Inside the skipped hour entirely: no instant, no coverage that day (the next Sunday has 30 min).
+    ghost = WeeklyWindows("ghost", BERLIN, {6: spans("02:15-02:45")})
+    assert ghost.covered_us(utc(2026, 3, 28), utc(2026, 3, 30)) == 0
+    assert ghost.add_us(utc(2026, 3, 28), 30 * M) == utc(2026, 4, 5, 0, 45)
+
+
 @pytest.mark.parametrize(
     ("zone", "start", "due"),
     [
