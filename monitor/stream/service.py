@@ -75,12 +75,23 @@ async def serve(config: WorkerConfig, engine: Engine, clock: Clock | None = None
 def _http_server(registry: Any, metrics: Any, worker: Worker, config: WorkerConfig) -> HttpServer:
     """/metrics, /healthz, /readyz (broker reachable, partitions recovered) and /cases/{id} for this worker."""
 
-    def recovered() -> CheckResult:
+    async def recovered() -> CheckResult:
         if worker.topic_problem is not None:
             return CheckResult(False, f"topics not usable: {worker.topic_problem}")
         if not worker.recovered:
             return CheckResult(False, "no partitions assigned and recovered yet")
-        return CheckResult(True, f"{len(worker.partitions)} partitions assigned and recovered")
+        if worker.partitions:
+            return CheckResult(True, f"{len(worker.partitions)} partitions assigned and recovered")
+        # No partition: fine only for a replica that has nothing to do in a settled group.
+        group = await worker.group_members()
+        if group is None:
+            return CheckResult(False, "no partitions assigned; the group could not be described")
+        state, members = group
+        if state == "Stable" and members > worker.partition_count:
+            return CheckResult(True, f"idle replica: the group has {members} members for {worker.partition_count} "
+                                     "partitions and none is assigned here")
+        return CheckResult(False, f"no partitions assigned although the group ({state}) has {members} members "
+                                  f"for {worker.partition_count} partitions")
 
     async def lookup(case_id: str) -> dict[str, Any] | None:
         return worker.case(case_id)

@@ -768,6 +768,23 @@ class Worker:
 
     # ------------------------------------------------------------------ queries
 
+    async def group_members(self, timeout_s: float = 2.0) -> tuple[str, int] | None:
+        """(state, member count) of the worker's consumer group as the coordinator describes it, or None."""
+        admin = kafka_clients.admin(self.config.kafka, timeout_s)
+        try:
+            await asyncio.wait_for(admin.start(), timeout_s)
+            response = await asyncio.wait_for(admin.describe_consumer_groups([self.config.group_id]), timeout_s)
+        except (KafkaError, OSError, TimeoutError):
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+        for group in response[0].groups if response else ():
+            _error, group_id, state, _type, _protocol, members = group[:6]
+            if group_id == self.config.group_id:
+                return str(state), len(members)
+        return None
+
     def case(self, case_id: str) -> dict[str, Any] | None:
         """The SLA view of a case owned by this worker (Engine.describe at the clock's now), or None."""
         for part in self.partitions.values():
