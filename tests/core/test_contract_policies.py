@@ -211,7 +211,7 @@ def test_named_calendar_appears_in_the_event(priority: str) -> None:
 
 # ----------------------------------------------------------------------------- property: levels vs the calendar
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 H_US = 3600 * 10**6
@@ -220,6 +220,8 @@ H_US = 3600 * 10**6
 @settings(max_examples=150, deadline=None)
 @given(st.integers(parse_time("2026-01-01T00:00:00Z"), parse_time("2027-12-31T00:00:00Z")),
        st.integers(0, 4 * 24 * H_US), st.booleans())
+# Thu 2026-01-01 01:00 Berlin: due at the 12:00 close (11:00Z), answered 1 µs later in the lunch gap.
+@example(start=1_767_225_600_000_000, wait=11 * H_US + 1, answer=True)
 def test_levels_fire_exactly_where_the_calendar_says_and_stop_at_the_response(start: int, wait: int, answer: bool) -> None:
     from monitor.core.case import Engine
     from monitor.core.events import CaseCreated, CaseUpdated
@@ -245,4 +247,64 @@ def test_levels_fire_exactly_where_the_calendar_says_and_stop_at_the_response(st
     assert all(kinds[t] == (ev.NEAR_BREACH if t < 1 else ev.BREACH if t == 1 else ev.OVERDUE) for t, _ in fired)
     if answer:
         met = emitted[-1]
-        assert met.type == ev.MET and met.breached == (coverage.covered_us(start, response) > 4 * H_US)
+        # Late exactly when the response comes after the due instant, i.e. when the breach went out
+        # (a response in the closed time after a due instant at a window's close is late too).
+        due = dict(crossings)[1.0]
+        assert met.type == ev.MET and met.breached == (response > due) == (1.0 in dict(fired))
+        assert met.breached >= (coverage.covered_us(start, response) > 4 * H_US)
+
+
+# ----------------------------------------------------------------------------- escalations on paused and reopened clocks
+
+RESOLUTION = """
+[regions.emea]
+timezone = "UTC"
+open = "09:00"
+close = "17:00"
+[plans.gold]
+priorities = ["P1"]
+reopen_window = "7d"
+[plans.gold.resolution]
+P1 = { calendar = "24x7", target = "4h", warnings = [], escalations = ["+1h", "+4h"] }
+"""
+
+
+def updated(case_id: str, n: int, at: str, status: str) -> str:
+    value = {"event_id": f"{case_id}-u{n}", "case_id": case_id, "occurred_at": at, "status": status}
+    return json.dumps({"topic": "case-updated", "value": value})
+
+
+def resolution_run(*lines: str, until: str) -> list[tuple[Any, ...]]:
+    out = list(simulate(parse_catalog(RESOLUTION, "resolution.toml"), lines, parse_time(until)))
+    for event in out:
+        jsonschema.validate(event, SCHEMA)
+    return [(e["type"], e["cycle"], e["threshold"], e["at"], e.get("overdue_seconds")) for e in out]
+
+
+def test_escalations_wait_while_the_clock_is_paused() -> None:
+    # Created 00:00Z, 4 h on 24x7: breach 04:00. Paused (pending_customer) 04:30-06:00: +1h needs
+    # 5 h covered = 04:30 + 0.5 h after the resume -> 06:30; +4h (8 h) -> 09:30.
+    start = created("R", "2026-11-24T00:00:00Z", "P1")
+    out = resolution_run(start, updated("R", 1, "2026-11-24T04:30:00Z", "pending_customer"),
+                         updated("R", 2, "2026-11-24T06:00:00Z", "open"), until="2026-11-25T00:00:00Z")
+    assert out == [
+        ("sla.breach", 1, 1.0, "2026-11-24T04:00:00Z", None),
+        ("sla.overdue", 1, 1.25, "2026-11-24T06:30:00Z", 3600),
+        ("sla.overdue", 1, 2.0, "2026-11-24T09:30:00Z", 14400),
+    ]
+    # Never resumed: no escalation ever fires.
+    still = resolution_run(start, updated("R", 1, "2026-11-24T04:30:00Z", "pending_customer"), until="2026-12-24T00:00:00Z")
+    assert still == [("sla.breach", 1, 1.0, "2026-11-24T04:00:00Z", None)]
+
+
+def test_a_reopened_case_escalates_in_its_new_cycle_without_repeating_the_breach() -> None:
+    # Resolved 04:30 (late: met breached), reopened 06:00: resolution continues with the resolved
+    # time paused, so +1h (5 h covered) -> 06:30 and +4h -> 09:30, in cycle 2; no second breach.
+    out = resolution_run(created("R", "2026-11-24T00:00:00Z", "P1"), updated("R", 1, "2026-11-24T04:30:00Z", "resolved"),
+                         updated("R", 2, "2026-11-24T06:00:00Z", "reopened"), until="2026-11-25T00:00:00Z")
+    assert out == [
+        ("sla.breach", 1, 1.0, "2026-11-24T04:00:00Z", None),
+        ("sla.met", 1, None, "2026-11-24T04:30:00Z", None),
+        ("sla.overdue", 2, 1.25, "2026-11-24T06:30:00Z", 3600),
+        ("sla.overdue", 2, 2.0, "2026-11-24T09:30:00Z", 14400),
+    ]
