@@ -128,10 +128,6 @@ class WeeklyWindows(Coverage):
         self.holidays = holidays
         self._windows: dict[int, tuple[tuple[int, int], ...]] = {}
 
-    def day_seconds(self) -> tuple[int, ...]:
-        """Covered local seconds of each open weekday (the business-day lengths)."""
-        return tuple(sum(end - begin for begin, end in day) for day in self.week if day)
-
     def windows(self, ordinal: int) -> tuple[tuple[int, int], ...]:
         """The [open, close) windows (epoch µs, ascending) of a local day, by date ordinal."""
         found = self._windows.get(ordinal)
@@ -228,7 +224,8 @@ class WeeklyWindows(Coverage):
         return any(opens <= at < closes for day in (ordinal, ordinal + 1) for opens, closes in self.windows(day))
 
 
-def _seconds(at: time) -> int:
+def seconds_of_day(at: time) -> int:
+    """Local seconds since midnight of a wall-clock time."""
     return at.hour * 3600 + at.minute * 60 + at.second
 
 
@@ -252,7 +249,7 @@ class DailyWindows(WeeklyWindows):
             raise ValueError(f"{name}: close {close_at} must be after open {open_at}")
         if not weekdays:
             raise ValueError(f"{name}: no weekday is covered")
-        span = (_seconds(open_at), DAY_SECONDS if close_at is None else _seconds(close_at))
+        span = (seconds_of_day(open_at), DAY_SECONDS if close_at is None else seconds_of_day(close_at))
         super().__init__(name, zone, {weekday: (span,) for weekday in weekdays}, holidays)
         self.weekdays = weekdays
         self.open_at = open_at

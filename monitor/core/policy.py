@@ -33,6 +33,7 @@ from monitor.core.calendar import (
     Span,
     WeeklyWindows,
     business_hours,
+    seconds_of_day,
     twenty_four_five,
 )
 
@@ -557,7 +558,7 @@ class Catalog:
             else:
                 assert r.open is not None and r.close is not None
                 open_at, close_at = _clock_time(r.open), _clock_time(r.close)
-                span = (_time_seconds(open_at), _time_seconds(close_at))
+                span = (seconds_of_day(open_at), seconds_of_day(close_at))
                 self.regions[name] = Region(name, r.timezone, open_at, close_at, r.holidays, {d: (span,) for d in range(5)})
         self.calendars: dict[str, NamedCalendar] = {
             name: NamedCalendar(name, c.timezone, c.week.spans(), c.holidays) for name, c in spec.calendars.items()
@@ -673,10 +674,6 @@ class Catalog:
                     if rule is not None and rule.target_seconds is not None:
                         found.add(rule.target_seconds)
         return sorted(found)
-
-
-def _time_seconds(at: time) -> int:
-    return at.hour * 3600 + at.minute * 60 + at.second
 
 
 def holiday_dates(spec: HolidaySpec | None) -> HolidayDates | None:
