@@ -109,7 +109,7 @@ class WorkerConfig:
 #: setting -> (flag, environment variable, help)
 _SETTINGS: dict[str, tuple[str, str, str]] = {
     "policies": ("--policies", "MONITOR_POLICIES", "policy catalog TOML (default: the bundled one)"),
-    "tick_seconds": ("--tick-seconds", "MONITOR_TICK_SECONDS", "timer tick period (default 0.25)"),
+    "tick_seconds": ("--tick-seconds", "MONITOR_TICK_SECONDS", "input lag check period, longest sleep of the loop (default 0.25)"),
     "state_dir": ("--state-dir", "MONITOR_STATE_DIR", "directory for the rocksdb table store"),
     "hold_seconds": ("--hold-seconds", "MONITOR_HOLD_SECONDS", "how long to hold updates of unknown cases (600)"),
     "closed_retention_seconds": ("--closed-retention", "MONITOR_CLOSED_RETENTION_SECONDS",

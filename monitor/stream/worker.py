@@ -1,11 +1,14 @@
 """`monitor worker`: the SLA engine on real topics.
 
 One asyncio task runs the loop: fetch a batch of input records, decode each into a core event
-(or a dead letter), apply it through the engine, tick the deadline indexes, then flush: SLA
+(or a dead letter), apply it through the engine, fire the timers that are due, then flush: SLA
 events and dead letters first (awaited), then the changed case states to the changelog
 (awaited), then commit the input offsets. A crash anywhere replays from the last commit; the
 engine ignores events it already applied (by event_id) and emitted events carry deterministic
-ids, so replays give duplicates with the same event_id and never lose an event.
+ids, so replays give duplicates with the same event_id and never lose an event. Between turns
+the loop sleeps until the next input record, the earliest due instant of its partitions' deadline
+indexes, or the periodic lag check (MONITOR_TICK_SECONDS), whichever comes first: a timer fires
+at its instant, not on the next tick, and an idle worker does not poll.
 
 Partitions: a consumer group over both input topics with the range assignor (same partition
 number of both topics to the same member). On assignment a partition's cases are restored from
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -44,7 +48,7 @@ from monitor.runtime import kafka as kafka_clients
 from monitor.runtime.topics import TopicsError
 from monitor.stream.batching import send_batched
 from monitor.stream.changelog import POSITION_HEADER, encode_position, restore
-from monitor.stream.clock import Clock, WallClock
+from monitor.stream.clock import US_PER_S, Clock, ScaledClock, WallClock
 from monitor.stream.codec import decode_key, decode_state, encode_key, encode_sla_event, encode_state, record_source
 from monitor.stream.config import WorkerConfig
 from monitor.stream.dead_letter import dead_letter_record
@@ -234,8 +238,10 @@ class Worker:
         next_tick = time.monotonic()
         turn_began = time.monotonic()
         while not self._stopping.is_set():
-            wait_s = min(max(0.0, next_tick - time.monotonic()), MAX_IDLE_WAIT_S)
-            batch = await self._consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=self.config.max_batch_records)
+            # Sleep until the next input, the earliest due timer, or the periodic lag check.
+            wait_s = min(max(0.0, next_tick - time.monotonic()), self._timer_wait_s(), MAX_IDLE_WAIT_S)
+            batch = await self._consumer.getmany(timeout_ms=math.ceil(wait_s * 1000),
+                                                 max_records=self.config.max_batch_records)
             async with self._lock:
                 if self._failure is not None:
                     raise self._failure
@@ -246,15 +252,17 @@ class Worker:
                 turn_began = time.monotonic()
                 for tp, records in batch.items():
                     self._process(tp, records)
-                if time.monotonic() >= next_tick:
+                lag_check = time.monotonic() >= next_tick
+                if lag_check:
                     await self._refresh_lag()
+                    next_tick = time.monotonic() + tick_s
+                if lag_check or self._timer_wait_s() == 0:
                     began = time.perf_counter()
-                    more = self._tick()
+                    self._tick()   # more still due (over MAX_FIRES_PER_TICK): the next wait is 0
                     spent = time.perf_counter() - began
                     self.tick_count += 1
                     self.tick_total_s += spent
                     self.tick_max_s = max(self.tick_max_s, spent)
-                    next_tick = time.monotonic() + (0 if more else tick_s)
                 if not await self._confirm_membership(time.monotonic() - turn_began):
                     continue
                 await self._flush()
@@ -391,6 +399,18 @@ class Worker:
                  topic=source.get("topic"), partition=source.get("partition"), offset=source.get("offset"))
 
     # ------------------------------------------------------------------ timers
+
+    def _timer_wait_s(self) -> float:
+        """Real seconds until a timer of some partition may fire: 0 now, inf when only input can make one fire."""
+        wall = self.clock.now_us()
+        wait: int | None = None
+        for part in self.partitions.values():
+            part_wait = part.timer_wait_us(wall)
+            if part_wait is not None and (wait is None or part_wait < wait):
+                wait = part_wait
+        if wait is None:
+            return math.inf
+        return self.clock.to_real_seconds(wait / US_PER_S) if isinstance(self.clock, ScaledClock) else wait / US_PER_S
 
     def _tick(self) -> bool:
         """Fire what is due on every partition; True when a partition has more due right now."""
