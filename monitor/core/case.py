@@ -485,7 +485,7 @@ class Engine:
         due = self._crossing(state, clock, rule, 1.0) if rule is not None and target is not None else None
         step.emitted.append(self._event(
             state, clock, rule, ev.MET, None, at, now, due,
-            breached=target is not None and _late(elapsed, target * US_PER_S, at, due),
+            breached=target is not None and _late(elapsed, target * US_PER_S, 1.0 in clock.fired),
             elapsed_seconds=elapsed / US_PER_S,
         ))
         return True
@@ -568,10 +568,11 @@ class Engine:
         return Step(state, rejections=[rejection], next_due_us=self.next_due(state) if state else None)
 
 
-def _late(elapsed_us: int, target_us: int, at: int, due: int | None) -> bool:
-    """Whether a stop at `at` broke the promise: covered time past the target, or the target used up before `at`.
+def _late(elapsed_us: int, target_us: int, breach_sent: bool) -> bool:
+    """Whether a stop broke the promise: covered time past the target, or the target used up and the breach sent.
 
     A due instant at a window's close is followed by closed time in which no covered time passes:
     a response then has covered elapsed == target, yet comes after the breach went out at `due`.
+    A clock paused at exactly its due instant (in time, like a response then) sent no breach.
     """
-    return elapsed_us > target_us or (elapsed_us == target_us and due is not None and at > due)
+    return elapsed_us > target_us or (elapsed_us == target_us and breach_sent)

@@ -308,3 +308,17 @@ def test_a_reopened_case_escalates_in_its_new_cycle_without_repeating_the_breach
         ("sla.overdue", 2, 1.25, "2026-11-24T06:30:00Z", 3600),
         ("sla.overdue", 2, 2.0, "2026-11-24T09:30:00Z", 14400),
     ]
+
+
+def test_a_clock_paused_at_its_due_instant_is_in_time_when_stopped_later() -> None:
+    # Business hours 09-17 UTC, 7 h: Mon 2026-11-23 09:00 -> due 16:00. pending_customer at exactly
+    # 16:00 (in time, like a response at the due instant), resolved 18:00 after the close: covered
+    # elapsed is 7 h = the target and no breach was ever sent, so the met is not breached.
+    text = RESOLUTION.replace('"24x7", target = "4h", warnings = [], escalations = ["+1h", "+4h"]', '"business_hours", target = "7h"')
+    out = list(simulate(parse_catalog(text, "paused.toml"), [
+        created("S", "2026-11-23T09:00:00Z", "P1"), updated("S", 1, "2026-11-23T16:00:00Z", "pending_customer"),
+        updated("S", 2, "2026-11-23T18:00:00Z", "resolved"),
+    ], parse_time("2026-11-30T00:00:00Z")))
+    assert [(e["type"], e["at"]) for e in out][-1] == ("sla.met", "2026-11-23T18:00:00Z")
+    assert "sla.breach" not in {e["type"] for e in out}
+    assert out[-1]["breached"] is False and out[-1]["elapsed_seconds"] == 7 * 3600
