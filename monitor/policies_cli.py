@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from monitor.core.calendar import DAY_NAMES, DAY_SECONDS, Span
-from monitor.core.policy import METRICS, Catalog, HolidaySpec, PolicyError, Rule, catalog_from, load_catalog
+from monitor.core.policy import METRICS, Catalog, HolidaySpec, PolicyError, Rule, catalog_from, describe_duration, load_catalog
 
 
 def _clock(seconds: int) -> str:
@@ -63,7 +63,7 @@ def catalog_rows(catalog: Catalog) -> list[list[str]]:
                     f"{region}: {r.calendar}" for region in catalog.regions
                     if (r := catalog.rule(plan.plan_id, priority, region, metric)) and r.calendar != cell.calendar
                 )
-                window = f"{plan.reopen_window_seconds // 86400}d" if plan.reopen_window_seconds else "none"
+                window = describe_duration(plan.reopen_window_seconds) if plan.reopen_window_seconds else "none"
                 rows.append([
                     plan.plan_id, metric, priority, cell.calendar, rule.target.describe(), _levels(rule, False),
                     _levels(rule, True), window, ", ".join(overridden),

@@ -38,7 +38,7 @@ from typing import Any
 from monitor.core import events as ev
 from monitor.core.calendar import US_PER_S, Coverage, from_us, to_us
 from monitor.core.events import CaseCreated, CaseUpdated, InputEvent, Rejection, SlaEvent
-from monitor.core.policy import Catalog, Rule
+from monitor.core.policy import Catalog, Rule, describe_duration
 
 SEEN_LIMIT = 128
 #: A closed case is kept this long past its reopen window, so a late reopen is rejected as
@@ -412,7 +412,7 @@ class Engine:
             if window is not None and event.occurred_at > state.stopped_at + window * US_PER_S:
                 return ev.REOPEN_WINDOW_EXPIRED, (
                     f"case {state.case_id!r} was {state.status} at {ev.format_time(state.stopped_at)}; "
-                    f"plan {state.plan!r} allows a reopen within {window // 86400} days"
+                    f"plan {state.plan!r} allows a reopen within {describe_duration(window)}"
                 )
         elif event.status in ("open", "pending_customer") and stopped:
             return ev.INVALID_TRANSITION, f"case {state.case_id!r} is {state.status}; send status 'reopened' first"

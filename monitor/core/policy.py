@@ -81,6 +81,15 @@ def parse_duration(text: str) -> int:
     return _bounded(text, seconds)
 
 
+def describe_duration(seconds: int) -> str:
+    """Seconds as the file writes them: 1209600 -> '14d', 129600 -> '1d12h', 5400 -> '1h30m'."""
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = zip((days, hours, minutes, secs), "dhms", strict=True)
+    return "".join(f"{value}{unit}" for value, unit in parts if value) or "0s"
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """A parsed target: fixed seconds, N business days, or untimed."""
@@ -783,6 +792,6 @@ def catalog_from(path: str | Path | None) -> Catalog:
 __all__ = [
     "CALENDARS", "METRICS", "Catalog", "HolidaySpec", "Level", "NamedCalendar", "Plan", "PolicyError", "Region", "Rule", "Target",
     "bundled_catalog", "catalog_from", "holiday_dates", "load_catalog", "parse_catalog", "parse_duration",
-    "parse_offset", "parse_span", "parse_target", "resolve_levels",
+    "describe_duration", "parse_offset", "parse_span", "parse_target", "resolve_levels",
 ]
 

@@ -570,3 +570,21 @@ def test_engine_updates_the_state_it_is_given_in_place_as_documented() -> None:
     kept = first.state
     second = engine.apply(kept, CaseUpdated("e-2", "C-doc", 1_000_000, status="pending_customer"), 1_000_000)
     assert second.state is kept and kept.status == "pending_customer" and "e-2" in kept.seen
+
+
+def test_a_reopen_window_shorter_than_a_day_is_named_as_written() -> None:
+    text = """
+[regions.emea]
+timezone = "UTC"
+open = "09:00"
+close = "17:00"
+[plans.day]
+priorities = ["P1"]
+reopen_window = "36h"
+[plans.day.first_response]
+P1 = { calendar = "24x7", target = "1h" }
+"""
+    out = run(created("W", WEDNESDAY, "day", "P1"), updated("W", "2026-11-25T10:10:00Z", status="resolved"),
+              updated("W", "2026-11-27T10:10:00Z", status="reopened"), catalog=parse_catalog(text, "w.toml"))
+    assert out[-1]["reason"] == ev.REOPEN_WINDOW_EXPIRED
+    assert out[-1]["message"].endswith("plan 'day' allows a reopen within 1d12h")

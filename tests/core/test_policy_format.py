@@ -191,3 +191,10 @@ def test_fractions_keep_their_old_levels_and_offsets_never_shadow_the_breach() -
     assert [(lv.threshold, lv.amount_us) for lv in near_one] == [(0.9999999, 1_000_000), (1.0, 1_000_000)]
     # An offset on the instant of a fraction is that fraction's level; equal escalations collapse.
     assert [lv.offset for lv in resolve_levels(3600, ["-6m", 0.9], ["+1h", "+60m"])] == [None, None, "+1h"]
+
+
+def test_policies_shows_a_reopen_window_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(BASE.replace('priorities = ["P1"]', 'priorities = ["P1"]\nreopen_window = "36h"'))
+    assert policies_cli.main(["--policies", str(path)]) == 0
+    assert re.search(r"gold +first_response +P1 +desk +4h +0.75/0.9 +- +1d12h", capsys.readouterr().out)
