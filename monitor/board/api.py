@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from monitor.board.auth import TokenAuth, warn_if_exposed
-from monitor.board.query import BoardQuery, QueryError, local_page, merge_pages, parse_query
+from monitor.board.query import BoardQuery, Page, QueryError, decode_cursor, local_page, merge_pages, parse_query
 from monitor.core import events as ev
 from monitor.core.case import Engine
 from monitor.observe.peers import resolve_peers
@@ -29,8 +29,6 @@ from monitor.stream.worker import Worker
 
 #: Static files of the page: name -> content type (nothing else under /board/ is served).
 ASSETS = {"board.js": "text/javascript", "board.css": "text/css"}
-
-Page = tuple[list[dict[str, Any]], bool]
 
 
 def _asset(name: str) -> bytes:
@@ -110,7 +108,12 @@ class BoardApi:
         except (aiohttp.ClientError, ValueError) as exc:
             return {"replica": peer, "status": "unreachable", "error": type(exc).__name__}, None
         name = next((r.get("replica") for r in body.get("replicas", ()) if r.get("status") == "ok"), peer)
-        return {"replica": name, "url": peer, "status": "ok"}, (list(body.get("items", [])), body.get("next_cursor") is not None)
+        cursor = body.get("next_cursor")
+        try:
+            answered_to = decode_cursor(cursor) if cursor is not None else None
+        except QueryError:
+            return {"replica": peer, "status": "unreachable", "error": "answer with an invalid cursor"}, None
+        return {"replica": name, "url": peer, "status": "ok"}, (list(body.get("items", [])), answered_to)
 
     async def handle_page(self, _request: web.Request) -> web.Response:
         """The board page (static HTML; it polls /api/cases)."""

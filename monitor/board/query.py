@@ -33,6 +33,8 @@ MAX_LIMIT = 1000
 STATE_STAGES: dict[str, tuple[str, ...]] = {"at_risk": (AT_RISK,), "breached": (BREACHED,), "running": (OK, AT_RISK, BREACHED)}
 DEFAULT_STATES = ("at_risk", "breached")
 FILTERS = ("plan", "priority", "region", "metric", "customer")
+#: Index entries one request visits at most before answering with what it found and a cursor.
+MAX_VISITS = 20_000
 #: How far ahead a countdown looks for the next closing of its calendar's window.
 PAUSE_HORIZON_US = 8 * 86_400 * US_PER_S
 
@@ -175,13 +177,22 @@ def _walk(partitions: Iterable[PartitionState], query: BoardQuery) -> Iterator[t
 
 
 def local_page(engine: Engine, partitions: Iterable[PartitionState], query: BoardQuery, now: int,
-               replica: str) -> tuple[list[dict[str, Any]], bool]:
-    """This replica's items for the query (at most `limit`) and whether more follow."""
+               replica: str, max_visits: int = MAX_VISITS) -> tuple[list[dict[str, Any]], Key | None]:
+    """This replica's items for the query (at most `limit`) and the key up to which it has answered
+    (None: nothing follows). The walk stops after `max_visits` index entries, so a filter that
+    matches few clocks answers with a short (even empty) page and a key to continue from, instead
+    of holding the event loop for the whole index."""
     metrics = query.filters.get("metric")
     others = BoardQuery(query.stages, {k: v for k, v in query.filters.items() if k != "metric"})
     countdowns = _Countdowns(now)
     items: list[dict[str, Any]] = []
+    visits = 0
+    previous: Key | None = None
     for entry, part in _walk(partitions, query):
+        if visits == max_visits:
+            return items, previous
+        visits += 1
+        previous = entry[:3]
         if metrics is not None and entry[2] not in metrics:
             continue
         raw = part.cases.get(entry[1])
@@ -191,9 +202,9 @@ def local_page(engine: Engine, partitions: Iterable[PartitionState], query: Boar
         if others.filters and not others.matches(state, entry[2]):
             continue
         if len(items) == query.limit:
-            return items, True
+            return items, item_key(items[-1])
         items.append(board_item(engine, state, entry, now, countdowns, replica, part.number))
-    return items, False
+    return items, None
 
 
 def item_key(item: Mapping[str, Any]) -> Key:
@@ -201,17 +212,23 @@ def item_key(item: Mapping[str, Any]) -> Key:
     return decode_cursor(str(item["cursor"]))
 
 
-def merge_pages(pages: Iterable[tuple[list[dict[str, Any]], bool]], limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    """Several replicas' pages merged in due order, duplicates dropped: the first `limit` items and the next cursor."""
+Page = tuple[list[dict[str, Any]], "Key | None"]
+
+
+def merge_pages(pages: Iterable[Page], limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """Several replicas' pages merged in due order, duplicates dropped: the first `limit` items and the next cursor.
+
+    Each page is complete up to its key (None: complete), so the merged page stops at the
+    smallest of those keys: nothing of any replica before it is missing."""
     by_key: dict[Key, dict[str, Any]] = {}   # a replica listed among its own peers answers twice
-    more = False
-    for items, has_more in pages:
-        more = more or has_more
+    bounds = []
+    for items, answered_to in pages:
+        if answered_to is not None:
+            bounds.append(answered_to)
         for item in items:
             by_key.setdefault(item_key(item), item)
-    merged = sorted(by_key.items(), key=lambda pair: pair[0])
+    bound = min(bounds, default=None)
+    merged = sorted(((key, item) for key, item in by_key.items() if bound is None or key <= bound), key=lambda pair: pair[0])
     if len(merged) > limit:
-        more = True
-        merged = merged[:limit]
-    page = [item for _, item in merged]
-    return page, (str(page[-1]["cursor"]) if more and page else None)
+        merged, bound = merged[:limit], merged[limit - 1][0]
+    return [item for _, item in merged], (encode_cursor(bound) if bound is not None else None)

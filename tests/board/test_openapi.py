@@ -20,7 +20,8 @@ def test_a_page_built_by_the_query_matches_the_cases_schema() -> None:
     eng, part = engine(), PartitionState(3)
     add_case(eng, part, "LATE", NOON - 90 * MINUTE, NOON)
     add_case(eng, part, "HOURS", NOON - 60 * MINUTE, NOON, priority="P2")
-    items, cursor = merge_pages([local_page(eng, [part], parse_query({"state": ["running"]}), NOON, "r0")], 100)
+    items, cursor = merge_pages([local_page(eng, [part], parse_query({"state": ["running"], "limit": ["1"]}), NOON, "r0")], 1)
+    assert cursor is not None
     body = {"now": "2026-11-23T12:00:00Z", "clock_rate": 1.0, "items": items, "next_cursor": cursor, "partial": False,
             "replicas": [{"replica": "r0", "status": "ok"}]}
     check_answer("GET", "/api/cases", 200, "application/json", json.dumps(body).encode())

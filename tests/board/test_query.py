@@ -23,19 +23,20 @@ def _partitions() -> list[PartitionState]:
     return [zero, one]
 
 
-def _page(query: str, parts: list[PartitionState] | None = None, now: int = NOON) -> tuple[list[dict], bool]:
+def _page(query: str, parts: list[PartitionState] | None = None, now: int = NOON,
+          max_visits: int = 20_000) -> tuple[list[dict], tuple[int, str, str] | None]:
     params: dict[str, list[str]] = {}
     for pair in filter(None, query.split("&")):
         name, _, value = pair.partition("=")
         params.setdefault(name, []).append(value)
-    return local_page(engine(), parts or _partitions(), parse_query(params), now, "r0")
+    return local_page(engine(), parts or _partitions(), parse_query(params), now, "r0", max_visits)
 
 
 def test_default_lists_breached_most_overdue_first_then_at_risk() -> None:
     items, more = _page("")
     assert [i["case_id"] for i in items] == ["LATE-2", "LATE-1", "RISK"]
     assert [i["stage"] for i in items] == ["breached", "breached", "warned"]
-    assert not more
+    assert more is None
     late = items[0]
     assert late["remaining_seconds"] == -7200.0 and late["last_threshold"] == 1.0
     assert late["due_at"] == "2026-11-23T10:00:00Z" and late["target_seconds"] == 3600
@@ -80,10 +81,26 @@ def test_cursor_pages_through_everything_once_in_order() -> None:
     for _ in range(10):
         items, more = _page(f"state=running&limit=2{'&cursor=' + cursor if cursor else ''}", parts)
         seen += [i["case_id"] for i in items]
-        if not more:
+        if more is None:
             break
-        cursor = items[-1]["cursor"]
+        assert more == decode_cursor(items[-1]["cursor"])
+        cursor = encode_cursor(more)
     assert seen == ["LATE-2", "LATE-1", "RISK", "FRESH", "HOURS"]
+
+
+def test_a_rare_filter_answers_within_the_visit_bound_and_the_cursor_continues() -> None:
+    parts = _partitions()
+    items, more = _page("state=running&customer=globex", parts, max_visits=1)
+    assert items == [] and more is not None and more[1] == "LATE-2"   # visited one clock, nothing matched yet
+    seen, cursor, pages = [], "", 0
+    while True:
+        items, more = _page(f"state=running&customer=acme{'&cursor=' + cursor if cursor else ''}", parts, max_visits=2)
+        pages += 1
+        seen += [i["case_id"] for i in items]
+        if more is None:
+            break
+        cursor = encode_cursor(more)
+    assert seen == ["LATE-2", "RISK", "FRESH", "HOURS"] and pages == 3
 
 
 def test_merge_of_two_replicas_pages_resorts_and_cuts_at_the_limit() -> None:
@@ -93,8 +110,13 @@ def test_merge_of_two_replicas_pages_resorts_and_cuts_at_the_limit() -> None:
     items, cursor = merge_pages([a, b], 3)
     assert [(i["case_id"], i["replica"]) for i in items] == [("LATE-2", "r0"), ("LATE-1", "r1"), ("RISK", "r0")]
     assert cursor == items[-1]["cursor"]
-    items, cursor = merge_pages([([], False), b], 5)
+    items, cursor = merge_pages([([], None), b, b], 5)   # a replica among its own peers answers twice
     assert [i["case_id"] for i in items] == ["LATE-1", "FRESH"] and cursor is None
+    # a replica that stopped early (visit bound) bounds the merged page: nothing of it may be skipped
+    stopped = local_page(engine(), [zero], parse_query({"state": ["running"]}), NOON, "r0", max_visits=1)
+    assert [i["case_id"] for i in stopped[0]] == ["LATE-2"] and stopped[1] is not None
+    items, cursor = merge_pages([stopped, b], 5)
+    assert [i["case_id"] for i in items] == ["LATE-2"] and cursor is not None and decode_cursor(cursor)[1] == "LATE-2"
 
 
 def test_business_hours_clock_at_night_is_paused_until_the_window_opens() -> None:

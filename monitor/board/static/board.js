@@ -3,6 +3,7 @@
 "use strict";
 (function () {
   const POLL_MS = 2000;
+  const PAGE = 200;
   const form = document.getElementById("filters");
   const tbody = document.querySelector("#board tbody");
   const statusEl = document.getElementById("status");
@@ -62,7 +63,7 @@
       const value = (data.get(name) || "").trim();
       if (value) params.set(name, value);
     }
-    params.set("limit", "200");
+    params.set("limit", String(PAGE));
     return params;
   }
 
@@ -164,15 +165,33 @@
     }
   }
 
+  async function fetchPage(params) {
+    const response = await fetch("/api/cases?" + params.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    return response.json();
+  }
+
   let inFlight = false;
   async function poll() {
     if (inFlight) return;
     inFlight = true;
     const params = query();
     try {
-      const response = await fetch("/api/cases?" + params.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (!response.ok) throw new Error("HTTP " + response.status);
-      const body = await response.json();
+      // A page may stop short (a rare filter: the server bounds each request's walk); follow the
+      // cursor until the list is full or complete.
+      let body = null;
+      const items = [];
+      for (let round = 0; round < 10; round++) {
+        const page = await fetchPage(params);
+        body = body || page;
+        items.push(...page.items);
+        body.replicas = page.replicas;
+        body.next_cursor = page.next_cursor;
+        if (!page.next_cursor || items.length >= PAGE) break;
+        params.set("cursor", page.next_cursor);
+      }
+      body.items = items.slice(0, PAGE);
+      params.delete("cursor");
       if (params.toString() !== query().toString()) return;   // filters changed meanwhile: the next poll answers
       snapshot = { serverNowMs: Date.parse(body.now), fetchedAtMs: Date.now(), rate: body.clock_rate, items: body.items };
       render();
