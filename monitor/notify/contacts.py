@@ -7,13 +7,13 @@ lower_snake_case role is allowed and usable in routing as `contact:<role>`.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from monitor.notify.config_file import file_problems, read_toml
 from monitor.notify.routing import CONTACT_PREFIX
 
 _ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -70,6 +70,18 @@ def _role_name(role: str) -> str:
     return role
 
 
+def _name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _customers(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError("expected a table of [customers.<customer_id>]")
+    return value
+
+
 #: One role's holders: an address or a non-empty list of them (a list of one is normalised to a tuple).
 Addresses = Annotated[tuple[str, ...], BeforeValidator(_addresses)]
 #: A role usable in routing as `contact:<role>`.
@@ -82,7 +94,7 @@ class CustomerModel(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     __pydantic_extra__: dict[RoleName, Addresses] = Field(init=False)  # the roles: names and addresses validated
 
-    name: str | None = None
+    name: Annotated[str, BeforeValidator(_name)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -101,20 +113,7 @@ class ContactsModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    customers: dict[str, CustomerModel] = Field(default_factory=dict)
-
-
-def _problem(source: str, error: Any) -> str:
-    """'file: dotted.key: cause' for one pydantic error, in the words the old hand-written checks used."""
-    loc = [str(part) for part in error["loc"]]
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        return f"{source}: {'.'.join(loc)}: unknown key (allowed: customers)"
-    if loc == ["customers"] and error["type"] == "dict_type":
-        return f"{source}: customers: expected a table of [customers.<customer_id>]"
-    if error["type"] == "string_type" and loc[-1:] == ["name"]:
-        return f"{source}: {'.'.join(loc)}: expected a string"
-    return f"{source}: {'.'.join(loc)}: {message}"
+    customers: Annotated[dict[str, CustomerModel], BeforeValidator(_customers)] = Field(default_factory=dict)
 
 
 def parse_contacts(data: dict[str, Any], source: str = "<contacts>") -> Contacts:
@@ -122,17 +121,13 @@ def parse_contacts(data: dict[str, Any], source: str = "<contacts>") -> Contacts
     try:
         model = ContactsModel.model_validate(data)
     except ValidationError as exc:
-        raise ContactsError([_problem(source, error) for error in exc.errors()]) from None
+        raise ContactsError(file_problems(source, exc, ContactsModel, data)) from None
     return Contacts(source=source, customers={cid: entry.roles() for cid, entry in model.customers.items()})
 
 
 def load_contacts(path: str | Path) -> Contacts:
     """Read and validate a contacts TOML file."""
-    source = str(path)
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ContactsError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ContactsError([f"{source}: not valid TOML: {exc}"]) from None
-    return parse_contacts(data, source)
+    data, problem = read_toml(path)
+    if data is None:
+        raise ContactsError([problem or f"{path}: cannot read"])
+    return parse_contacts(data, str(path))

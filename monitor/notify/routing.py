@@ -8,12 +8,26 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from monitor.notify.config_file import also_failing, file_problems, read_toml
 from monitor.notify.events import EVENT_TYPES, MET, TRIGGER_TYPES, SlaNotice
 
 CHANNEL_KINDS: tuple[str, ...] = ("webhook", "slack", "pagerduty", "email", "alertmanager")
@@ -178,350 +192,423 @@ def route(routing: Routing, notice: SlaNotice) -> tuple[Recipient, ...]:
     return tuple(chosen.values())
 
 
-# --- parsing and validation -------------------------------------------------------------------
+# --- parsing and validation (pydantic; messages in the words of the file) ---------------------
 
 
-class _Problems:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.items: list[str] = []
-
-    def add(self, key: str, problem: str) -> None:
-        self.items.append(f"{self.source}: {key}: {problem}")
-
-
-def _unknown_keys(table: dict[str, Any], allowed: set[str], where: str, problems: _Problems) -> None:
-    for key in table:
-        if key not in allowed:
-            problems.add(f"{where}.{key}" if where else key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
-def _string(value: Any, where: str, problems: _Problems, pattern: re.Pattern[str] | None = None) -> str | None:
+def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
-        problems.add(where, f"expected a non-empty string, got {value!r}")
-        return None
-    if pattern is not None and not pattern.match(value):
-        problems.add(where, f"{value!r} is not a valid name (pattern {pattern.pattern})")
-        return None
+        raise ValueError(f"expected a non-empty string, got {value!r}")
     return value
 
 
-def _env_name(table: dict[str, Any], key: str, where: str, problems: _Problems) -> str | None:
-    if key not in table:
-        return None
-    return _string(table[key], f"{where}.{key}", problems, _ENV_NAME)
+def _named(pattern: re.Pattern[str]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if not pattern.match(text := _text(value)):
+            raise ValueError(f"{text!r} is not a valid name (pattern {pattern.pattern})")
+        return text
+    return check
 
 
-def _number(value: Any, where: str, problems: _Problems, minimum: float, integer: bool = False) -> float | None:
-    wrong_kind = isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int))
-    if wrong_kind or not math.isfinite(value):
-        problems.add(where, f"expected {'an integer' if integer else 'a number'}, got {value!r}")
-        return None
-    number = float(value)
-    if number < minimum:
-        problems.add(where, f"must be >= {minimum}, got {value!r}")
-        return None
-    return number
+def _number(minimum: float, integer: bool = False) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        wrong_kind = isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
+        if wrong_kind or not math.isfinite(value):
+            raise ValueError(f"expected {'an integer' if integer else 'a number'}, got {value!r}")
+        if value < minimum:
+            raise ValueError(f"must be >= {minimum}, got {value!r}")
+        return value
+    return check
 
 
-def _table(value: Any, where: str, problems: _Problems) -> dict[str, Any] | None:
-    if not isinstance(value, dict):
-        problems.add(where, f"expected a table, got {type(value).__name__}")
-        return None
-    return value
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return str(value)
+    return check
 
 
-def _parse_retry(table: Any, base: RetrySettings, where: str, problems: _Problems) -> RetrySettings:
-    checked = _table(table, where, problems)
-    if checked is None:
-        return base
-    _unknown_keys(checked, set(RetrySettings.__dataclass_fields__), where, problems)
-    values: dict[str, Any] = {}
-    for key, minimum, integer in (
-        ("max_attempts", 1, True),
-        ("base_seconds", 0, False),
-        ("max_seconds", 0, False),
-        ("timeout_seconds", 0.001, False),
-        ("max_retry_after_seconds", 0, False),
-    ):
-        if key in checked:
-            number = _number(checked[key], f"{where}.{key}", problems, minimum, integer)
-            if number is not None:
-                values[key] = int(number) if integer else number
-    merged = replace(base, **values)
-    if merged.max_seconds < merged.base_seconds:
-        problems.add(f"{where}.max_seconds", "must be >= base_seconds")
-    return merged
+def _unsupported(reason: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        raise ValueError(f"not supported for {reason}")
+    return check
 
 
-def _parse_burst(table: Any, where: str, problems: _Problems) -> BurstSettings | None:
-    checked = _table(table, where, problems)
-    if checked is None:
-        return None
-    _unknown_keys(checked, {"max_events", "per_seconds"}, where, problems)
-    missing = [k for k in ("max_events", "per_seconds") if k not in checked]
-    for key in missing:
-        problems.add(f"{where}.{key}", "required")
-    if missing:
-        return None
-    max_events = _number(checked["max_events"], f"{where}.max_events", problems, 1, integer=True)
-    per_seconds = _number(checked["per_seconds"], f"{where}.per_seconds", problems, 0.001)
-    if max_events is None or per_seconds is None:
-        return None
-    return BurstSettings(max_events=int(max_events), per_seconds=float(per_seconds))
+def _url(value: Any) -> str:
+    if not (url := _text(value)).startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s) URL, got {url!r}")
+    return url
 
 
-def _email_target(value: Any, where: str, problems: _Problems) -> str | None:
-    target = _string(value, where, problems)
-    if target is None:
-        return None
+def _email_target(value: Any) -> str:
+    target = _text(value)
     if target.startswith(CONTACT_PREFIX):
-        role = target[len(CONTACT_PREFIX):]
-        if not _ROLE_NAME.match(role):
-            problems.add(where, f"contact role {role!r} must be lower_snake_case, e.g. contact:named_support_engineer")
-            return None
-        return target
-    if "@" not in target or any(c.isspace() for c in target):
-        problems.add(where, f"{target!r} is neither an email address nor contact:<role>")
-        return None
+        if not _ROLE_NAME.match(role := target[len(CONTACT_PREFIX):]):
+            raise ValueError(f"contact role {role!r} must be lower_snake_case, e.g. contact:named_support_engineer")
+    elif "@" not in target or any(c.isspace() for c in target):
+        raise ValueError(f"{target!r} is neither an email address nor contact:<role>")
     return target
 
 
-_COMMON_KEYS = {"kind", "retry", "burst"}
-_KIND_KEYS: dict[str, set[str]] = {
-    "webhook": {"url", "url_env", "secret_env"},
-    "slack": {"url_env"},
-    "pagerduty": {"url", "url_env", "routing_key_env"},
-    "email": {"host", "port", "security", "username_env", "password_env", "from", "to", "message_id_domain"},
-    "alertmanager": {"url", "url_env", "repost_seconds"},
-}
+def _email_address(value: Any) -> str:
+    if (address := _email_target(value)).startswith(CONTACT_PREFIX):
+        raise ValueError("must be an email address")
+    return address
 
 
-def _parse_url(table: dict[str, Any], where: str, problems: _Problems, default: str | None) -> tuple[str | None, str | None]:
-    url_env = _env_name(table, "url_env", where, problems)
-    url = table.get("url")
-    if url is not None:
-        url = _string(url, f"{where}.url", problems)
-        if url is not None and not url.startswith(("http://", "https://")):
-            problems.add(f"{where}.url", f"expected an http(s) URL, got {url!r}")
-    if url is not None and url_env is not None:
-        problems.add(where, "set either url or url_env, not both")
-    if url is None and url_env is None and "url" not in table and "url_env" not in table:
-        if default is None:
-            problems.add(where, "one of url or url_env is required")
-        url = default
-    return url, url_env
+def _targets(value: Any) -> Any:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError("expected an address or a list of addresses")
+    return items
 
 
-def _parse_channel(name: str, table: Any, defaults: tuple[RetrySettings, BurstSettings | None], problems: _Problems) -> ChannelSpec | None:
-    where = f"channels.{name}"
-    if not _CHANNEL_NAME.match(name):
-        problems.add(where, "channel names are letters, digits, '_', '.', '-'")
-    checked = _table(table, where, problems)
-    if checked is None:
-        return None
-    kind = checked.get("kind")
-    if kind not in CHANNEL_KINDS:
-        problems.add(f"{where}.kind", f"expected one of {', '.join(CHANNEL_KINDS)}, got {kind!r}")
-        return None
-    _unknown_keys(checked, _COMMON_KEYS | _KIND_KEYS[kind], where, problems)
-    retry_default, burst_default = defaults
-    retry = _parse_retry(checked["retry"], retry_default, f"{where}.retry", problems) if "retry" in checked else retry_default
-    burst = _parse_burst(checked["burst"], f"{where}.burst", problems) if "burst" in checked else burst_default
-    spec = ChannelSpec(name=name, kind=kind, retry=retry, burst=burst)
-    if kind == "webhook":
-        url, url_env = _parse_url(checked, where, problems, default=None)
-        secret_env = _env_name(checked, "secret_env", where, problems)
-        if "secret_env" not in checked:
-            problems.add(f"{where}.secret_env", "required: webhooks are signed (Standard Webhooks, HMAC-SHA256) with this secret")
-        return replace(spec, url=url, url_env=url_env, secret_env=secret_env)
-    if kind == "slack":
-        if "url_env" not in checked:
-            problems.add(f"{where}.url_env", "required: a Slack webhook URL embeds its secret, so it comes from the environment")
-        return replace(spec, url_env=_env_name(checked, "url_env", where, problems))
-    if kind == "pagerduty":
-        if "burst" in checked:
-            problems.add(f"{where}.burst", "not supported for pagerduty: incidents are de-duplicated by dedup_key instead")
-        url, url_env = _parse_url(checked, where, problems, default=PAGERDUTY_EVENTS_URL)
-        if "routing_key_env" not in checked:
-            problems.add(f"{where}.routing_key_env", "required: the integration's routing key comes from the environment")
-        return replace(spec, url=url, url_env=url_env, burst=None,
-                       routing_key_env=_env_name(checked, "routing_key_env", where, problems))
-    if kind == "alertmanager":
-        if "burst" in checked:
-            problems.add(f"{where}.burst", "not supported for alertmanager: Alertmanager groups alerts itself")
-        url, url_env = _parse_url(checked, where, problems, default=None)
-        repost = _number(checked.get("repost_seconds", 60.0), f"{where}.repost_seconds", problems, 1.0)
-        return replace(spec, url=url, url_env=url_env, burst=None, repost_seconds=repost or 60.0)
-    host = _string(checked.get("host"), f"{where}.host", problems)
-    port = _number(checked.get("port", 587), f"{where}.port", problems, 1, integer=True)
-    security = checked.get("security", "starttls")
-    if security not in SMTP_SECURITY:
-        problems.add(f"{where}.security", f"expected one of {', '.join(SMTP_SECURITY)}, got {security!r}")
-    sender = _email_target(checked.get("from"), f"{where}.from", problems)
-    if sender is not None and sender.startswith(CONTACT_PREFIX):
-        problems.add(f"{where}.from", "must be an email address")
-    username_env = _env_name(checked, "username_env", where, problems)
-    password_env = _env_name(checked, "password_env", where, problems)
-    if (username_env is None) != (password_env is None):
-        problems.add(where, "username_env and password_env go together")
-    if security == "none" and (username_env or password_env):
-        problems.add(f"{where}.security", 'refusing to send SMTP credentials over security = "none"; use "starttls" or "tls"')
-    domain = checked.get("message_id_domain")
-    if domain is not None and (_string(domain, f"{where}.message_id_domain", problems, _DOMAIN) is None):
-        domain = None
-    raw_to = checked.get("to", [])
-    if isinstance(raw_to, str):
-        raw_to = [raw_to]
-    if not isinstance(raw_to, list):
-        problems.add(f"{where}.to", "expected an address or a list of addresses")
-        raw_to = []
-    to = tuple(t for i, v in enumerate(raw_to) if (t := _email_target(v, f"{where}.to[{i}]", problems)))
-    if host is None or port is None or sender is None:
-        return None
-    smtp = SmtpSettings(host=host, port=int(port), security=str(security), sender=sender,
-                        username_env=username_env, password_env=password_env, message_id_domain=domain)
-    return replace(spec, smtp=smtp, to=to)
-
-
-_MATCH_KEYS: dict[str, str] = {
-    "type": "types", "plan": "plans", "priority": "priorities", "region": "regions",
-    "metric": "metrics", "customer": "customers", "threshold": "thresholds",
-}
-
-
-def _string_list(value: Any, where: str, problems: _Problems) -> tuple[str, ...] | None:
+def _patterns(value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
-        problems.add(where, f"expected a string or a non-empty list of strings, got {value!r}")
-        return None
+        raise ValueError(f"expected a string or a non-empty list of strings, got {value!r}")
     return tuple(items)
 
 
-def _parse_match(table: Any, where: str, problems: _Problems) -> Match:
-    checked = _table(table, where, problems)
-    if checked is None:
-        return Match()
-    _unknown_keys(checked, set(_MATCH_KEYS), where, problems)
-    values: dict[str, Any] = {}
-    for key, attr in _MATCH_KEYS.items():
-        if key not in checked:
-            continue
-        value = checked[key]
-        if key == "threshold":
-            items = value if isinstance(value, list) else [value]
-            numbers = [v for v in items if not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v <= 1]
-            if not items or len(numbers) != len(items):
-                problems.add(f"{where}.threshold", f"expected a number in (0, 1] or a list of them, got {value!r}")
-                continue
-            values[attr] = tuple(float(n) for n in numbers)
-            continue
-        strings = _string_list(value, f"{where}.{key}", problems)
-        if strings is None:
-            continue
-        if key == "type":
-            unknown = [s for s in strings if s not in EVENT_TYPES]
-            if unknown:
-                problems.add(f"{where}.type", f"unknown event type(s) {unknown}; expected {', '.join(EVENT_TYPES)}")
-                continue
-        values[attr] = strings
-    match = Match(**values)
-    if match.thresholds is not None and match.types == (MET,):
-        problems.add(f"{where}.threshold", "sla.met events have no threshold; this rule can never match")
-    return match
+def _event_types(value: Any) -> tuple[str, ...]:
+    types = _patterns(value)
+    if unknown := [s for s in types if s not in EVENT_TYPES]:
+        raise ValueError(f"unknown event type(s) {unknown}; expected {', '.join(EVENT_TYPES)}")
+    return types
 
 
-def _parse_recipient(value: Any, where: str, channels: dict[str, ChannelSpec], names: set[str], problems: _Problems) -> Recipient | None:
-    channel: Any
-    to: Any
-    if isinstance(value, str):
-        channel, to = value, None
-    elif isinstance(value, dict):
-        _unknown_keys(value, {"channel", "to"}, where, problems)
-        channel, to = value.get("channel"), value.get("to")
-    else:
-        problems.add(where, f"expected a channel name or {{ channel = ..., to = ... }}, got {value!r}")
-        return None
-    if not isinstance(channel, str) or channel not in names:
-        problems.add(where, f"unknown channel {channel!r} (defined: {', '.join(sorted(names)) or 'none'})")
-        return None
-    spec = channels.get(channel)
-    if to is not None:
-        if spec is not None and spec.kind != "email":
-            problems.add(f"{where}.to", f"only email channels take a target; {channel!r} is {spec.kind}")
-            return None
-        to = _email_target(to, f"{where}.to", problems)
-        if to is None:
-            return None
-    elif spec is not None and spec.kind == "email" and not spec.to:
-        problems.add(where, f"email channel {channel!r} has no default 'to'; give this recipient a 'to'")
-        return None
-    return Recipient(channel=channel, to=to)
+def _thresholds(value: Any) -> tuple[float, ...]:
+    items = value if isinstance(value, list) else [value]
+    numbers = [v for v in items if not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v <= 1]
+    if not items or len(numbers) != len(items):
+        raise ValueError(f"expected a number in (0, 1] or a list of them, got {value!r}")
+    return tuple(float(n) for n in numbers)
 
 
-def _parse_rule(index: int, table: Any, channels: dict[str, ChannelSpec], names: set[str], problems: _Problems) -> Rule | None:
-    where = f"rules[{index}]"
-    checked = _table(table, where, problems)
-    if checked is None:
-        return None
-    _unknown_keys(checked, {"name", "match", "notify", "continue"}, where, problems)
-    name = checked.get("name", where)
-    if not isinstance(name, str) or not name:
-        problems.add(f"{where}.name", f"expected a non-empty string, got {name!r}")
-        name = where
-    where = f"{where} ({name})" if "name" in checked else where
-    match = _parse_match(checked.get("match", {}), f"{where}.match", problems)
-    notify_raw = checked.get("notify")
-    if not isinstance(notify_raw, list) or not notify_raw:
-        problems.add(f"{where}.notify", "required: a non-empty list of channels")
-        return None
-    recipients = [_parse_recipient(v, f"{where}.notify[{i}]", channels, names, problems) for i, v in enumerate(notify_raw)]
-    cont = checked.get("continue", False)
-    if not isinstance(cont, bool):
-        problems.add(f"{where}.continue", f"expected true or false, got {cont!r}")
-        cont = False
-    return Rule(name=name, match=match, notify=tuple(r for r in recipients if r), continue_=cont)
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _non_empty(problem: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if not isinstance(value, list) or not value:
+            raise ValueError(problem)
+        return value
+    return check
+
+
+def _version(value: Any) -> int:
+    if value != 1:
+        raise ValueError(f"unsupported version {value!r}; expected 1")
+    return 1
+
+
+def _channel_name(name: str) -> str:
+    if not _CHANNEL_NAME.match(name):
+        raise ValueError("channel names are letters, digits, '_', '.', '-'")
+    return name
+
+
+def _channel_table(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a table, got {type(value).__name__}")
+    if not value:
+        raise ValueError("at least one channel is required")
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+EnvName = Annotated[str, BeforeValidator(_named(_ENV_NAME))]
+Url = Annotated[str, BeforeValidator(_url)]
+EmailTarget = Annotated[str, BeforeValidator(_email_target)]
+Patterns = Annotated[tuple[str, ...], BeforeValidator(_patterns)]
+Count = Annotated[int, BeforeValidator(_number(1, integer=True))]
+Seconds = Annotated[float, BeforeValidator(_number(0))]
+Timeout = Annotated[float, BeforeValidator(_number(0.001))]
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _table(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a table, got {type(data).__name__}")
+        return data
+
+
+class RetryModel(_Table):
+    """[*.retry]: any of RetrySettings' fields; the rest come from defaults.retry."""
+
+    max_attempts: Count | None = None
+    base_seconds: Seconds | None = None
+    max_seconds: Seconds | None = None
+    timeout_seconds: Timeout | None = None
+    max_retry_after_seconds: Seconds | None = None
+
+    def over(self, base: RetrySettings) -> RetrySettings:
+        """These settings on top of `base`."""
+        return replace(base, **self.model_dump(exclude_none=True))
+
+    @model_validator(mode="after")
+    def _backoff_ordered(self, info: ValidationInfo) -> RetryModel:
+        merged = self.over((info.context or {}).get("retry", RetrySettings()))
+        if merged.max_seconds < merged.base_seconds:
+            also_failing(type(self).__name__, self.max_seconds, None, "must be >= base_seconds", at=("max_seconds",))
+        return self
+
+
+class BurstModel(_Table):
+    """[*.burst]."""
+
+    max_events: Count
+    per_seconds: Timeout
+
+    def settings(self) -> BurstSettings:
+        """As the delivery side uses it."""
+        return BurstSettings(max_events=self.max_events, per_seconds=self.per_seconds)
+
+
+class DefaultsModel(_Table):
+    """[defaults]: retry and burst for every channel that does not set its own."""
+
+    retry: RetryModel | None = None
+    burst: BurstModel | None = None
+
+    def retry_settings(self) -> RetrySettings:
+        """defaults.retry over the built-in defaults."""
+        return self.retry.over(RetrySettings()) if self.retry else RetrySettings()
+
+
+class _Channel(_Table):
+    retry: RetryModel | None = None
+    burst: BurstModel | None = None
+
+    def spec(self, base: ChannelSpec) -> ChannelSpec:
+        """The ChannelSpec of this table, on top of `base` (name, kind, retry and burst resolved)."""
+        return base
+
+
+class _UrlChannel(_Channel):
+    default_url: ClassVar[str | None] = None
+    url: Url | None = None
+    url_env: EnvName | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_url(cls, data: Any, handler: ModelWrapValidatorHandler[_UrlChannel]) -> _UrlChannel:
+        given = [key for key in ("url", "url_env") if isinstance(data, dict) and key in data]
+        if len(given) == 2:
+            also_failing(cls.__name__, data, handler, "set either url or url_env, not both")
+        if not given and cls.default_url is None and isinstance(data, dict):
+            also_failing(cls.__name__, data, handler, "one of url or url_env is required")
+        return handler(data)
+
+    def spec(self, base: ChannelSpec) -> ChannelSpec:
+        """url (or its default) and url_env."""
+        url = self.url if self.url is not None or self.url_env is not None else self.default_url
+        return replace(base, url=url, url_env=self.url_env)
+
+
+class WebhookChannel(_UrlChannel):
+    """kind = "webhook": a signed POST."""
+
+    kind: Literal["webhook"]
+    secret_env: EnvName = Field(description="webhooks are signed (Standard Webhooks, HMAC-SHA256) with this secret")
+
+    def spec(self, base: ChannelSpec) -> ChannelSpec:
+        """Plus the signing secret's variable."""
+        return replace(super().spec(base), secret_env=self.secret_env)
+
+
+class SlackChannel(_Channel):
+    """kind = "slack": an incoming webhook."""
+
+    kind: Literal["slack"]
+    url_env: EnvName = Field(description="a Slack webhook URL embeds its secret, so it comes from the environment")
+
+    def spec(self, base: ChannelSpec) -> ChannelSpec:
+        """The URL's variable."""
+        return replace(base, url_env=self.url_env)
+
+
+class PagerdutyChannel(_UrlChannel):
+    """kind = "pagerduty": Events API v2."""
+
+    default_url: ClassVar[str | None] = PAGERDUTY_EVENTS_URL
+    kind: Literal["pagerduty"]
+    routing_key_env: EnvName = Field(description="the integration's routing key comes from the environment")
+    burst: Annotated[None, BeforeValidator(_unsupported(
+        "pagerduty: incidents are de-duplicated by dedup_key instead"))] = None
+
+    def spec(self, base: ChannelSpec) -> ChannelSpec:
+        """No burst folding; the routing key's variable."""
+        return replace(super().spec(base), burst=None, routing_key_env=self.routing_key_env)
+
+
+class AlertmanagerChannel(_UrlChannel):
+    """kind = "alertmanager": alerts re-posted while open."""
+
+    kind: Literal["alertmanager"]
+    repost_seconds: Annotated[float, BeforeValidator(_number(1.0))] = 60.0
+    burst: Annotated[None, BeforeValidator(_unsupported("alertmanager: Alertmanager groups alerts itself"))] = None
+
+    def spec(self, base: ChannelSpec) -> ChannelSpec:
+        """No burst folding; the re-post interval."""
+        return replace(super().spec(base), burst=None, repost_seconds=self.repost_seconds)
+
+
+class EmailChannel(_Channel):
+    """kind = "email": SMTP submission."""
+
+    kind: Literal["email"]
+    host: Text
+    port: Count = 587
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    security: Annotated[str, BeforeValidator(_one_of(SMTP_SECURITY))] = "starttls"
+    sender: Annotated[str, BeforeValidator(_email_address)] = Field(alias="from")
+    to: Annotated[tuple[EmailTarget, ...], BeforeValidator(_targets)] = ()
+    message_id_domain: Annotated[str, BeforeValidator(_named(_DOMAIN))] | None = None
+
+    @field_validator("security")
+    @classmethod
+    def _no_plain_credentials(cls, security: str, info: ValidationInfo) -> str:
+        if security == "none" and (info.data.get("username_env") or info.data.get("password_env")):
+            raise ValueError('refusing to send SMTP credentials over security = "none"; use "starttls" or "tls"')
+        return security
+
+    @model_validator(mode="after")
+    def _credentials_pair(self) -> EmailChannel:
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("username_env and password_env go together")
+        return self
+
+    def spec(self, base: ChannelSpec) -> ChannelSpec:
+        """SMTP settings and default recipients."""
+        smtp = SmtpSettings(host=self.host, port=self.port, security=self.security, sender=self.sender,
+                            username_env=self.username_env, password_env=self.password_env,
+                            message_id_domain=self.message_id_domain)
+        return replace(base, smtp=smtp, to=self.to)
+
+
+Channel = Annotated[WebhookChannel | SlackChannel | PagerdutyChannel | EmailChannel | AlertmanagerChannel,
+                    Field(discriminator="kind")]
+
+
+class MatchModel(_Table):
+    """[rules.match]: every condition must hold; strings are fnmatch patterns."""
+
+    types: Annotated[tuple[str, ...], BeforeValidator(_event_types)] = Field(tuple(sorted(TRIGGER_TYPES)), alias="type")
+    plans: Patterns | None = Field(None, alias="plan")
+    priorities: Patterns | None = Field(None, alias="priority")
+    regions: Patterns | None = Field(None, alias="region")
+    metrics: Patterns | None = Field(None, alias="metric")
+    customers: Patterns | None = Field(None, alias="customer")
+    thresholds: Annotated[tuple[float, ...], BeforeValidator(_thresholds)] | None = Field(None, alias="threshold")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _met_has_none(cls, thresholds: tuple[float, ...] | None, info: ValidationInfo) -> tuple[float, ...] | None:
+        if thresholds is not None and info.data.get("types") == (MET,):
+            raise ValueError("sla.met events have no threshold; this rule can never match")
+        return thresholds
+
+
+class RecipientModel(_Table):
+    """A channel name, or { channel = ..., to = ... }; the channel must be defined in the same file."""
+
+    channel: str
+    to: EmailTarget | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _table(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, str):
+            data = {"channel": data}
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a channel name or {{ channel = ..., to = ... }}, got {data!r}")
+        channels = (info.context or {}).get("channels", {})
+        channel = data.get("channel")
+        if not isinstance(channel, str) or channel not in channels:
+            raise ValueError(f"unknown channel {channel!r} (defined: {', '.join(sorted(channels)) or 'none'})")
+        table = channels[channel] if isinstance(channels[channel], dict) else {}
+        if data.get("to") is None and table.get("kind") == "email" and not table.get("to"):
+            raise ValueError(f"email channel {channel!r} has no default 'to'; give this recipient a 'to'")
+        return data
+
+    @field_validator("to")
+    @classmethod
+    def _email_only(cls, to: str | None, info: ValidationInfo) -> str | None:
+        channel = info.data.get("channel", "")
+        table = (info.context or {}).get("channels", {}).get(channel)
+        kind = table.get("kind") if isinstance(table, dict) else None
+        if to is not None and kind in CHANNEL_KINDS and kind != "email":
+            raise ValueError(f"only email channels take a target; {channel!r} is {kind}")
+        return to
+
+
+class RuleModel(_Table):
+    """[[rules]]."""
+
+    name: Text | None = None
+    match: MatchModel = MatchModel.model_validate({})
+    notify: Annotated[tuple[RecipientModel, ...], BeforeValidator(_non_empty("required: a non-empty list of channels"))] = Field(
+        description="a non-empty list of channels")
+    continue_: Annotated[bool, BeforeValidator(_boolean)] = Field(False, alias="continue")
+
+    def rule(self, index: int) -> Rule:
+        """The routing rule (unnamed rules are called rules[i])."""
+        match = Match(**self.match.model_dump(exclude_none=True))
+        notify = tuple(Recipient(channel=r.channel, to=r.to) for r in self.notify)
+        return Rule(name=self.name or f"rules[{index}]", match=match, notify=notify, continue_=self.continue_)
+
+
+class RoutingModel(_Table):
+    """The whole routing file."""
+
+    version: Annotated[int, BeforeValidator(_version)] = 1
+    defaults: DefaultsModel = Field(default_factory=DefaultsModel)
+    channels: Annotated[dict[Annotated[str, AfterValidator(_channel_name)], Channel], BeforeValidator(_channel_table)] = Field(
+        default_factory=dict, validate_default=True)
+    rules: Annotated[tuple[RuleModel, ...], BeforeValidator(_non_empty("at least one [[rules]] entry is required"))] = Field(
+        (), validate_default=True)
+
+    @field_validator("defaults")
+    @classmethod
+    def _share_defaults(cls, defaults: DefaultsModel, info: ValidationInfo) -> DefaultsModel:
+        if isinstance(info.context, dict):
+            info.context["retry"] = defaults.retry_settings()  # channels' retry tables are checked on top of it
+        return defaults
+
+    def channel_specs(self) -> dict[str, ChannelSpec]:
+        """name -> ChannelSpec, defaults applied."""
+        specs = {}
+        for name, table in self.channels.items():
+            retry = table.retry.over(self.defaults.retry_settings()) if table.retry else self.defaults.retry_settings()
+            burst = table.burst or self.defaults.burst
+            specs[name] = table.spec(ChannelSpec(name=name, kind=table.kind, retry=retry, burst=burst.settings() if burst else None))
+        return specs
 
 
 def parse_routing(data: dict[str, Any], source: str = "<routing>") -> Routing:
     """Validate a parsed TOML document into a Routing; raise RoutingError listing every problem."""
-    problems = _Problems(source)
-    _unknown_keys(data, {"version", "defaults", "channels", "rules"}, "", problems)
-    if data.get("version", 1) != 1:
-        problems.add("version", f"unsupported version {data.get('version')!r}; expected 1")
-    retry_default, burst_default = RetrySettings(), None
-    defaults = data.get("defaults", {})
-    if _table(defaults, "defaults", problems) is not None:
-        _unknown_keys(defaults, {"retry", "burst"}, "defaults", problems)
-        if "retry" in defaults:
-            retry_default = _parse_retry(defaults["retry"], retry_default, "defaults.retry", problems)
-        if "burst" in defaults:
-            burst_default = _parse_burst(defaults["burst"], "defaults.burst", problems)
-    channels_raw = data.get("channels", {})
-    if _table(channels_raw, "channels", problems) is None:
-        channels_raw = {}
-    if not channels_raw:
-        problems.add("channels", "at least one channel is required")
-    parsed = {name: _parse_channel(name, table, (retry_default, burst_default), problems) for name, table in channels_raw.items()}
-    channels = {name: spec for name, spec in parsed.items() if spec is not None}
-    rules_raw = data.get("rules", [])
-    if not isinstance(rules_raw, list) or not rules_raw:
-        problems.add("rules", "at least one [[rules]] entry is required")
-        rules_raw = []
-    names = set(channels_raw)
-    rules = [_parse_rule(i, table, channels, names, problems) for i, table in enumerate(rules_raw)]
-    if problems.items:
-        raise RoutingError(problems.items)
-    return Routing(source=source, channels=channels, rules=tuple(r for r in rules if r))
+    channels = data.get("channels")
+    context: dict[str, Any] = {"channels": channels if isinstance(channels, dict) else {}}
+    try:
+        model = RoutingModel.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise RoutingError(file_problems(source, exc, RoutingModel, data)) from None
+    rules = tuple(rule.rule(index) for index, rule in enumerate(model.rules))
+    return Routing(source=source, channels=model.channel_specs(), rules=rules)
 
 
 def load_routing(path: str | Path) -> Routing:
     """Read and validate a routing TOML file."""
-    source = str(path)
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RoutingError([f"{source}: cannot read: {exc.strerror or exc}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RoutingError([f"{source}: not valid TOML: {exc}"]) from None
-    return parse_routing(data, source)
+    data, problem = read_toml(path)
+    if data is None:
+        raise RoutingError([problem or f"{path}: cannot read"])
+    return parse_routing(data, str(path))
