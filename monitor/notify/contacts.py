@@ -6,7 +6,6 @@ lower_snake_case role is allowed and usable in routing as `contact:<role>`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,9 +13,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from monitor.notify.config_file import file_problems, read_toml
-from monitor.notify.routing import CONTACT_PREFIX
+from monitor.notify.routing import CONTACT_PREFIX, ROLE_NAME
 
-_ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 KNOWN_ROLES: tuple[str, ...] = ("named_support_engineer", "account_support_lead", "technical_account_manager")
 
 
@@ -65,7 +63,7 @@ def _addresses(value: Any) -> tuple[str, ...]:
 
 
 def _role_name(role: str) -> str:
-    if not _ROLE_NAME.match(role):
+    if not ROLE_NAME.match(role):
         raise ValueError("role names are lower_snake_case")
     return role
 

@@ -37,7 +37,8 @@ SMTP_SECURITY: tuple[str, ...] = ("starttls", "tls", "none")
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: A contact role (`contact:<role>` in routing, a key of [customers.<id>] in contacts).
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
@@ -243,7 +244,7 @@ def _url(value: Any) -> str:
 def _email_target(value: Any) -> str:
     target = _text(value)
     if target.startswith(CONTACT_PREFIX):
-        if not _ROLE_NAME.match(role := target[len(CONTACT_PREFIX):]):
+        if not ROLE_NAME.match(role := target[len(CONTACT_PREFIX):]):
             raise ValueError(f"contact role {role!r} must be lower_snake_case, e.g. contact:named_support_engineer")
     elif "@" not in target or any(c.isspace() for c in target):
         raise ValueError(f"{target!r} is neither an email address nor contact:<role>")
