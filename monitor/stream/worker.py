@@ -23,7 +23,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -62,6 +62,8 @@ log = structlog.get_logger("monitor.stream.worker")
 
 #: Cases fired per partition per tick; the rest fire on the next loop turn.
 MAX_FIRES_PER_TICK = 50_000
+#: Where a timer goes when the engine re-arms it at or before its firing instant (a bug guard, see _tick).
+STUCK_TIMER_RETRY_US = 1_000_000
 #: Producer request limit: room for a dead letter carrying a 1 MiB value in base64.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
@@ -433,6 +435,12 @@ class Worker:
                     except Exception:  # leave the case without a timer rather than fail every tick
                         log.exception("engine failed on a timer", case_id=case_id, partition=part.number)
                         continue
+                    if step.next_due_us is not None and step.next_due_us <= fire_at:
+                        # Engine.tick promises a next due instant after `fire_at`; one at or before it
+                        # would be popped again at once and spin the loop. Keep the case, retry in 1 s.
+                        log.error("engine re-armed a timer that is already due; retrying in 1 s",
+                                  case_id=case_id, partition=part.number)
+                        step = replace(step, next_due_us=fire_at + STUCK_TIMER_RETRY_US)
                     self._absorb(part, case_id, raw, step, wall, before, timer=True)
             pending += len(part.index)
             seen = part.stream_time()
