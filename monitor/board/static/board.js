@@ -144,20 +144,31 @@
     for (const td of tbody.querySelectorAll("td.countdown")) {
       const item = snapshot.items[Number(td.dataset.item)];
       const left = remaining(item, nowMs);
-      if (left.pausedUntil !== null) {
-        const opens = Number.isFinite(left.pausedUntil) ? "until " + local(left.pausedUntil) : "";
-        td.textContent = "paused " + opens;
-        td.title = (left.seconds < 0 ? duration(left.seconds) + " late" : duration(left.seconds) + " left") + " (covered time)" +
-          (Number.isFinite(left.pausedUntil) ? "; window opens " + new Date(left.pausedUntil).toISOString() + " (UTC)" : "");
-        td.className = "countdown num paused";
-      } else {
-        const row = td.parentElement;
-        if (left.seconds <= 0 && (row.dataset.stage === "ok" || row.dataset.stage === "warned")) {
+      const row = td.parentElement;
+      // Past due: covered time ran out, or it ran out exactly at a window's close that has passed.
+      const pastDue = left.seconds < 0 || (left.seconds <= 0 && nowMs >= Date.parse(item.due_at));
+      if (pastDue) {
+        if (row.dataset.stage === "ok" || row.dataset.stage === "warned") {
           row.className = "stage-breached";   // due instant passed; the breach event is on its way
           const chip = row.querySelector(".chip");
           chip.className = "chip breached";
           chip.textContent = STAGE_TEXT.breached;
         }
+      }
+      if (left.pausedUntil !== null) {
+        const opens = Number.isFinite(left.pausedUntil) ? "until " + local(left.pausedUntil) : "";
+        // A breached clock keeps saying how late it is while its window is closed.
+        td.textContent = "paused " + opens;
+        if (left.seconds <= -1) {
+          const late = document.createElement("span");
+          late.className = "late-line";
+          late.textContent = "−" + duration(left.seconds) + " late";
+          td.prepend(late);
+        }
+        td.title = (left.seconds < 0 ? duration(left.seconds) + " late" : duration(left.seconds) + " left") + " (covered time)" +
+          (Number.isFinite(left.pausedUntil) ? "; window opens " + new Date(left.pausedUntil).toISOString() + " (UTC)" : "");
+        td.className = "countdown num paused";
+      } else {
         td.textContent = left.seconds < 0 ? "−" + duration(left.seconds) + " late" : duration(left.seconds);
         td.title = left.seconds < 0 ? "covered time past the due instant" : "covered time left";
         td.className = "countdown num" + (left.seconds < 0 ? " late" : "");
