@@ -43,8 +43,8 @@ async def test_worker_refuses_inputs_that_are_not_copartitioned(broker) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(names.case_created, 3, 1), NewTopic(names.case_updated, 4, 1),
-                                   NewTopic(names.changelog, 3, 1)])
+        await admin.create_topics([NewTopic(name, 4 if name == names.case_updated else 3, 1)
+                                   for name in names.by_role().values()])
     finally:
         await admin.close()
     result = monitor(["worker"], worker_env(broker.bootstrap, names), timeout_s=60)
@@ -67,3 +67,19 @@ def test_bad_configuration_exits_2_with_every_problem(broker) -> None:
                                   "MONITOR_TABLE_STORE": "floppy"})
     assert result.returncode == 2
     assert "MONITOR_TICK_SECONDS" in result.stderr and "floppy" in result.stderr
+
+
+async def test_worker_refuses_to_start_without_its_output_topics(broker) -> None:
+    # Before: the worker started, said ready, and died with a traceback (UnknownTopicOrPartitionError)
+    # at its first breach; the operator learnt of the missing topic from a crash loop.
+    names, _ = unique_topics()
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 3, 1) for role, name in names.by_role().items() if role != "breaches"])
+    finally:
+        await admin.close()
+    result = monitor(["worker"], worker_env(broker.bootstrap, names), timeout_s=60)
+    assert result.returncode == 2, result.stderr
+    assert f"topics missing: {names.breaches}; run `monitor topics apply` first" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from monitor.embedded_broker import EmbeddedBroker
 from tests.integration.kafka_helpers import as_record, collect, create_topics, created, now_utc, produce, unique_topics, worker_env
@@ -69,3 +70,31 @@ async def test_broker_paused_past_the_request_timeout_loses_nothing(tmp_path: Pa
         finally:
             if worker.poll() is None:
                 stop_worker(worker)
+
+
+async def test_output_topic_deleted_under_the_worker_turns_it_not_ready(broker, tmp_path: Path) -> None:
+    # Before: the topic watch looked at the inputs and the changelog only; a deleted output topic
+    # left /readyz true and the log silent while the breaches had nowhere to go.
+    names, partitions = unique_topics(partitions=1)
+    await create_topics(broker.bootstrap, names, partitions)
+    log_path = tmp_path / "worker.log"
+    worker = spawn_worker(worker_env(broker.bootstrap, names), log_path)
+    try:
+        await wait_for(lambda: assigned_partitions(log_path) == [0], 60, "assignment")
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics([names.breaches])
+        finally:
+            await admin.close()
+
+        def reported() -> bool:
+            return any('"topics not usable; not ready"' in line and f"topics missing: {names.breaches};" in line
+                       for line in log_path.read_text(errors="replace").splitlines())
+
+        await wait_for(reported, 60, "the worker to report the missing output topic", interval_s=0.5)
+        assert worker.poll() is None
+    finally:
+        if worker.poll() is None:
+            stop_worker(worker)
+
