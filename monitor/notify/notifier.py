@@ -45,7 +45,7 @@ from monitor.notify.routing import ChannelSpec, Routing
 from monitor.notify.state_store import StateStore
 from monitor.runtime import kafka as kafka_clients
 from monitor.runtime.settings import KafkaSettings
-from monitor.runtime.topics import apply_topics, load_specs
+from monitor.runtime.topics import apply_topics, load_specs, require_topics
 
 log = structlog.get_logger("monitor.notify")
 
@@ -182,6 +182,8 @@ class Notifier:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then drain in-flight deliveries for up to the grace period."""
         cfg = self.config
+        # A missing input (a typo in a topic name) must stop the start, not leave a ready notifier idle.
+        await require_topics(cfg.kafka, list(cfg.input_topics))
         if cfg.create_topics:
             specs = load_specs({"notify_state": cfg.state_topic, "notify_dead_letter": cfg.dead_letter_topic})
             report = await apply_topics(cfg.kafka, specs)

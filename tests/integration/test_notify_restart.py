@@ -98,3 +98,22 @@ async def test_no_duplicate_after_kill_9_and_restart(broker: EmbeddedBroker, tmp
         assert sum(1 for r in http.at("hook", answered=None) if r.json()["event_id"] == event_id) == 1
     final_state = await read_topic(broker.bootstrap, topics.state)
     assert len({key for key, _ in final_state}) == 12
+
+
+async def test_missing_input_topic_stops_the_notifier_at_start(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    # Before: a notifier pointed at a topic that does not exist (a typo in MONITOR_TOPIC_BREACHES)
+    # started, answered /readyz 200 and delivered nothing, with no log line saying why.
+    topics = Topics(f"t{os.getpid()}missing{free_port()}")
+    routing = tmp_path / "routing.toml"
+    routing.write_text(ROUTING.format(url="http://127.0.0.1:9/hook"))
+    log = tmp_path / "notify.log"
+    proc = spawn(broker.bootstrap, topics, routing, log, free_port())
+    try:
+        assert proc.wait(timeout=60) == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = log.read_text(errors="replace")
+    assert f"topics missing: {topics.near}, {topics.breach}, {topics.status}; run `monitor topics apply` first" in output
+    assert "Traceback" not in output
