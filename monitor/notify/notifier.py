@@ -182,8 +182,9 @@ class Notifier:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then drain in-flight deliveries for up to the grace period."""
         cfg = self.config
-        # A missing input (a typo in a topic name) must stop the start, not leave a ready notifier idle.
-        await require_topics(cfg.kafka, list(cfg.input_topics))
+        # A missing topic (a typo in a name) must stop the start, not leave a ready notifier idle.
+        own = [] if cfg.create_topics else [cfg.state_topic, cfg.dead_letter_topic]
+        await require_topics(cfg.kafka, [*cfg.input_topics, *own])
         if cfg.create_topics:
             specs = load_specs({"notify_state": cfg.state_topic, "notify_dead_letter": cfg.dead_letter_topic})
             report = await apply_topics(cfg.kafka, specs)

@@ -34,13 +34,14 @@ notify = ["hook"]
 """
 
 
-def spawn(bootstrap: str, topics: Topics, routing: Path, log: Path, web_port: int) -> subprocess.Popen[bytes]:
+def spawn(bootstrap: str, topics: Topics, routing: Path, log: Path, web_port: int,
+          *extra: str) -> subprocess.Popen[bytes]:
     """`monitor notify` as its own process, with short group timeouts so a restart rejoins quickly."""
     args = [sys.executable, "-m", "monitor", "notify", "--routing", str(routing), "--broker", bootstrap,
             "--group-id", topics.group, "--topic-near-breaches", topics.near, "--topic-breaches", topics.breach,
             "--topic-status", topics.status, "--topic-notify-state", topics.state,
             "--topic-notify-dead-letter", topics.dead_letter, "--web-host", "127.0.0.1", "--web-port", str(web_port),
-            "--session-timeout", "3", "--shutdown-timeout", "4"]
+            "--session-timeout", "3", "--shutdown-timeout", "4", *extra]
     env = {**os.environ, "HOOK_SECRET": "restart-secret"}
     return subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[2])
 
@@ -100,20 +101,36 @@ async def test_no_duplicate_after_kill_9_and_restart(broker: EmbeddedBroker, tmp
     assert len({key for key, _ in final_state}) == 12
 
 
-async def test_missing_input_topic_stops_the_notifier_at_start(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    # Before: a notifier pointed at a topic that does not exist (a typo in MONITOR_TOPIC_BREACHES)
-    # started, answered /readyz 200 and delivered nothing, with no log line saying why.
-    topics = Topics(f"t{os.getpid()}missing{free_port()}")
+
+def start_and_wait(bootstrap: str, topics: Topics, tmp_path: Path, *extra: str) -> tuple[int, str]:
+    """Start `monitor notify` and wait for it to exit on its own: (exit code, its output)."""
     routing = tmp_path / "routing.toml"
     routing.write_text(ROUTING.format(url="http://127.0.0.1:9/hook"))
     log = tmp_path / "notify.log"
-    proc = spawn(broker.bootstrap, topics, routing, log, free_port())
+    proc = spawn(bootstrap, topics, routing, log, free_port(), *extra)
     try:
-        assert proc.wait(timeout=60) == 2
+        code = proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    output = log.read_text(errors="replace")
+    return code, log.read_text(errors="replace")
+
+
+async def test_missing_input_topic_stops_the_notifier_at_start(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    # Before: a notifier pointed at a topic that does not exist (a typo in MONITOR_TOPIC_BREACHES)
+    # died with a traceback (UnknownTopicOrPartitionError from consumer.start, exit 1).
+    topics = Topics(f"t{os.getpid()}missing{free_port()}")
+    code, output = start_and_wait(broker.bootstrap, topics, tmp_path)
+    assert code == 2, output
     assert f"topics missing: {topics.near}, {topics.breach}, {topics.status}; run `monitor topics apply` first" in output
+    assert "Traceback" not in output
+
+
+async def test_no_create_topics_without_the_state_topic_stops_at_start(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    # Before: RuntimeError("state topic ... has no partitions") escaped as a traceback (exit 1).
+    topics = await fresh_topics(broker.bootstrap)
+    code, output = start_and_wait(broker.bootstrap, topics, tmp_path, "--no-create-topics")
+    assert code == 2, output
+    assert f"topics missing: {topics.state}, {topics.dead_letter}; run `monitor topics apply` first" in output
     assert "Traceback" not in output
