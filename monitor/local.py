@@ -32,7 +32,7 @@ from monitor.runtime import kafka as kafka_clients
 from monitor.runtime.connect import EXIT_UNREACHABLE_ONE_SHOT, BrokerUnreachable, require_kafka
 from monitor.runtime.settings import LogSettings
 from monitor.runtime.settings import add_arguments as add_shared_arguments
-from monitor.runtime.topics import add_topic_arguments, apply_topics, load_specs
+from monitor.runtime.topics import TopicsError, add_topic_arguments, apply_topics, load_specs, require_topics
 from monitor.stream.clock import Clock, ScaledClock, WallClock
 from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, WorkerConfig, add_setting_arguments, config_from
 from monitor.stream.service import board_url, serve
@@ -292,6 +292,7 @@ def demo_main(argv: list[str]) -> int:
         _stop_after(asyncio.get_running_loop(), stop, args.duration)
         feed = DemoFeed(engine, clock, config.topics, args.seed)
         await require_kafka(config.kafka.client_kwargs())
+        await require_topics(config.kafka, list(config.topics.inputs))
         await feed.run(config.kafka, args.rate, stop)
         print(f"demo: produced {feed.count} cases", file=sys.stderr)
         return 0
@@ -301,3 +302,6 @@ def demo_main(argv: list[str]) -> int:
     except BrokerUnreachable as exc:
         print(f"monitor demo: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE_ONE_SHOT
+    except TopicsError as exc:
+        print(f"monitor demo: {exc}", file=sys.stderr)
+        return 2

@@ -67,3 +67,14 @@ def test_ctrl_c_stops_the_worker_before_the_broker_and_exits_cleanly() -> None:
     assert proc.returncode == 0, err[-3000:]
     assert "Unclosed" not in err and "Connect call failed" not in err and "Traceback" not in err, err[-3000:]
     assert "demo:" in err
+
+
+def test_demo_without_its_input_topics_says_so_and_exits_2(broker) -> None:
+    # Before: UnknownTopicOrPartitionError escaped from the feed's first send as a traceback.
+    tag = f"t{os.getpid()}demo"
+    result = subprocess.run([sys.executable, "-m", "monitor", "demo", "--broker", broker.bootstrap, "--duration", "3",
+                             "--topic-case-created", f"{tag}.created", "--topic-case-updated", f"{tag}.updated"],
+                            capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 2, result.stderr
+    assert f"monitor demo: topics missing: {tag}.created, {tag}.updated; run `monitor topics apply` first" in result.stderr
+    assert "Traceback" not in result.stderr
