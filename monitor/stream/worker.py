@@ -554,7 +554,11 @@ class Worker:
 
     async def _enqueue(self, turn: _Turn) -> None:
         """Send the turn's outputs now and queue the rest for the flusher (at most two turns in flight)."""
-        turn.sent = await self._send_outputs(turn.outputs)
+        try:
+            turn.sent = await self._send_outputs(turn.outputs)
+        except KafkaError as exc:  # refused when handed over (metadata, buffer): the flusher retries the turn
+            log.warning("write failed; retrying the turn", attempt=0, error=repr(exc))
+            turn.sent = None
         await self._jobs.put(turn)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._run_flusher(), name="sla-flusher")

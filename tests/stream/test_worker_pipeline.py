@@ -42,6 +42,8 @@ class FakeProducer:
         self.auto_ack_topics: set[str] = set()
         #: topic -> how many more sends fail at once with a broker timeout (-1: every one)
         self.failing: dict[str, int] = {}
+        #: topic -> how many more sends are refused when handed over (send_batch raises: metadata or buffer timeout)
+        self.refusing: dict[str, int] = {}
 
     @staticmethod
     def _partitioner(key: bytes | None, all_: list[int], available: list[int]) -> int:
@@ -54,6 +56,9 @@ class FakeProducer:
         return FakeBatch()
 
     async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        if self.refusing.get(topic, 0):
+            self.refusing[topic] -= 1
+            raise KafkaTimeoutError("no room in the producer's buffer")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         left = self.failing.get(topic, 0)
         if left:
@@ -154,6 +159,20 @@ async def test_a_transient_write_failure_is_retried_and_then_committed(monkeypat
     changelog = [(key, value) for t, _, batch, _ in producer.sent if t == worker.config.topics.changelog
                  for key, value in batch.records]
     assert changelog == [(b"C-1", b"{}")]
+    assert consumer.commits == [{TopicPartition(CREATED, 0): 10}]
+
+
+async def test_outputs_refused_when_handed_to_the_producer_are_retried_like_any_failed_write(monkeypatch) -> None:
+    """send_batch itself raising (metadata or buffer timeout) goes through the turn's retries, not out as a traceback."""
+    monkeypatch.setattr(worker_module, "WRITE_RETRY_BACKOFF_S", 0)
+    worker, producer, consumer = make_worker()
+    producer.auto_ack_topics.update({worker.config.topics.changelog, worker.config.topics.breaches})
+    producer.refusing[worker.config.topics.breaches] = 1
+    one_turn(worker, 0, 10, "C-1")
+    await worker._flush()
+    await worker._drain()
+    breaches = [value for t, _, batch, _ in producer.sent if t == worker.config.topics.breaches for _, value in batch.records]
+    assert breaches == [b"breach of C-1"]
     assert consumer.commits == [{TopicPartition(CREATED, 0): 10}]
 
 
