@@ -34,7 +34,7 @@ from monitor.runtime.settings import LogSettings
 from monitor.runtime.settings import add_arguments as add_shared_arguments
 from monitor.runtime.topics import TopicsError, add_topic_arguments, apply_topics, load_specs, require_topics
 from monitor.stream.clock import Clock, ScaledClock, WallClock
-from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, WorkerConfig, add_setting_arguments, config_from
+from monitor.stream.config import ConfigError, KafkaSettings, TopicNames, WorkerConfig, WorkerEngineSettings, config_from
 from monitor.stream.service import board_url, serve
 from monitor.stream.worker import load_engine
 
@@ -183,7 +183,7 @@ def _parser(prog: str, description: str, roles: Sequence[str], logging: bool) ->
     feed.add_argument("--scale", type=_positive, default=None, help=f"clock speed-up (run: {DEFAULT_SCALE:g}, demo: 1)")
     feed.add_argument("--rate", type=_positive, default=DEFAULT_RATE, help="new cases per real second")
     feed.add_argument("--seed", type=int, default=7, help="random seed of the demo feed")
-    add_setting_arguments(feed, ["policies"])
+    add_shared_arguments(feed, WorkerEngineSettings, names=["policies"])
     add_shared_arguments(parser.add_argument_group("Kafka connection"), KafkaSettings)
     if logging:
         add_shared_arguments(parser.add_argument_group("logging"), LogSettings)

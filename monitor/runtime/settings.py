@@ -16,12 +16,12 @@ import argparse
 import asyncio
 import contextvars
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from aiokafka.abc import AbstractTokenProvider
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -29,6 +29,11 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["json", "console"]
+
+def lower_case(value: Any) -> Any:
+    """Before-validator for case-insensitive choices written in lower case (json, at_least_once)."""
+    return value.lower() if isinstance(value, str) else value
+
 
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$")
 
@@ -239,18 +244,15 @@ class LogSettings(SharedSettings):
 
     level: LogLevel = Field("INFO", description="DEBUG | INFO | WARNING | ERROR | CRITICAL",
                             json_schema_extra={"flag": "--log-level"})
-    format: LogFormat | None = Field(None, description="json | console (default: console on a terminal, else json)",
-                                     json_schema_extra={"flag": "--log-format"})
+    format: Annotated[LogFormat | None, BeforeValidator(lower_case)] = Field(
+        None, description="json | console (default: console on a terminal, else json)",
+        json_schema_extra={"flag": "--log-format"})
 
     @field_validator("level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("format", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
 
 
 class ServiceSettings(SharedSettings):
@@ -306,9 +308,13 @@ class _RefusedSecretFlag(argparse.Action):
                      f"environment or {self.metavar}_FILE to a file holding it")
 
 
-def add_arguments(parser: argparse.ArgumentParser | Any, cls: type[SharedSettings], prefix: str | None = None) -> None:
-    """Add one optional flag per non-secret field of `cls` (defaults stay None: env, then code, decide)."""
+def add_arguments(parser: argparse.ArgumentParser | Any, cls: type[SharedSettings], prefix: str | None = None,
+                  names: Iterable[str] | None = None) -> None:
+    """Add one optional flag per non-secret field of `cls` (or of the named fields only); env, then code, decide defaults."""
+    wanted = set(cls.model_fields if names is None else names)
     for name, info in cls.model_fields.items():
+        if name not in wanted:
+            continue
         if _is_secret(cls, name):   # registered only to refuse it (and so that no prefix of it means another flag)
             parser.add_argument(flag_name(cls, name), action=_RefusedSecretFlag, metavar=env_var(cls, name, prefix),
                                 dest=f"refused.{name}", help=argparse.SUPPRESS)

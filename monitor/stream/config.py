@@ -11,25 +11,30 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from monitor.board.auth import AuthConfigError, load_token
-from monitor.runtime.settings import ConfigError, KafkaSettings, LogSettings, ServiceSettings, env_vars, load_settings
+from monitor.runtime.settings import (
+    ConfigError,
+    KafkaSettings,
+    LogSettings,
+    ServiceSettings,
+    SharedSettings,
+    env_vars,
+    load_settings,
+    lower_case,
+)
 from monitor.runtime.settings import add_arguments as add_shared_arguments
 from monitor.runtime.topics import add_topic_arguments, topic_env_var, topic_flag, topic_names
 
-__all__ = ["ConfigError", "KafkaSettings", "TopicNames", "WorkerConfig", "add_arguments", "config_from", "load_config",
-           "topic_env_var", "topic_flag"]
-
-GUARANTEES = ("at_least_once", "exactly_once")
-TABLE_STORES = ("memory", "rocksdb")
-
+__all__ = ["ConfigError", "KafkaSettings", "TopicNames", "WorkerConfig", "WorkerEngineSettings", "add_arguments", "config_from",
+           "load_config", "topic_env_var", "topic_flag"]
 
 #: How long a closed case of a plan without a reopen window is kept (30 days); 0 = keep forever.
 DEFAULT_CLOSED_RETENTION_S = 30 * 86400.0
@@ -106,31 +111,89 @@ class WorkerConfig:
     replica_name: str | None = None
 
 
-#: setting -> (flag, environment variable, help)
-_SETTINGS: dict[str, tuple[str, str, str]] = {
-    "policies": ("--policies", "MONITOR_POLICIES", "policy catalog TOML (default: the bundled one)"),
-    "tick_seconds": ("--tick-seconds", "MONITOR_TICK_SECONDS", "input lag check period, longest sleep of the loop (default 0.25)"),
-    "state_dir": ("--state-dir", "MONITOR_STATE_DIR", "directory for the rocksdb table store"),
-    "hold_seconds": ("--hold-seconds", "MONITOR_HOLD_SECONDS", "how long to hold updates of unknown cases (600)"),
-    "closed_retention_seconds": ("--closed-retention", "MONITOR_CLOSED_RETENTION_SECONDS",
-                                 "forget closed cases of plans without a reopen window this many seconds after "
-                                 "closing (default 2592000 = 30 days; 0 = keep)"),
-    "peers": ("--peers", "MONITOR_PEERS",
-              "base URLs of all replicas' HTTP servers, comma-separated, for /cases of cases another replica owns; "
-              "dns+http://<headless service>:<port> means every address the name resolves to"),
-    "processing_guarantee": ("--processing-guarantee", "MONITOR_PROCESSING_GUARANTEE", "at_least_once | exactly_once"),
-    "transactional_id": ("--transactional-id", "MONITOR_TRANSACTIONAL_ID", "transactional.id for exactly_once"),
-    "table_store": ("--table-store", "MONITOR_TABLE_STORE", "memory | rocksdb"),
-    "max_fetch_bytes": ("--max-fetch-bytes", "MONITOR_MAX_FETCH_BYTES", "max bytes fetched per partition (4 MiB)"),
-    "max_batch_records": ("--max-batch-records", "MONITOR_MAX_BATCH_RECORDS",
-                          "input records processed between two flushes/ticks (10000)"),
-    "max_clock_skew_seconds": ("--max-clock-skew", "MONITOR_MAX_CLOCK_SKEW_SECONDS",
-                               "dead-letter events dated more than this many seconds ahead of the clock (300)"),
-    "request_timeout_seconds": ("--request-timeout", "MONITOR_REQUEST_TIMEOUT_SECONDS",
-                                "producer request timeout: a write not acknowledged within it fails and is retried (30)"),
-    "restore_timeout_seconds": ("--restore-timeout", "MONITOR_RESTORE_TIMEOUT_SECONDS",
-                                "stop (exit 1) when the changelog of assigned partitions is not read within this (600)"),
-}
+Guarantee = Annotated[Literal["at_least_once", "exactly_once"], BeforeValidator(lower_case)]
+TableStore = Annotated[Literal["memory", "rocksdb"], BeforeValidator(lower_case)]
+_TEN_YEARS_S = 10 * 365 * 86400.0
+
+
+class WorkerEngineSettings(SharedSettings):
+    """The worker's own tuning: catalog, timers, table store, guarantees: MONITOR_TICK_SECONDS, ..."""
+
+    model_config = SettingsConfigDict(env_prefix="MONITOR_")
+
+    policies: Path | None = Field(None, description="policy catalog TOML (default: the bundled one)")
+    tick_seconds: float = Field(0.25, ge=0.01, le=60.0,
+                                description="input lag check period, longest sleep of the loop (default 0.25)")
+    hold_seconds: float = Field(600.0, ge=0.0, le=7 * 86400.0, description="how long to hold updates of unknown cases (600)")
+    closed_retention_seconds: float = Field(
+        DEFAULT_CLOSED_RETENTION_S, ge=0.0, le=_TEN_YEARS_S, json_schema_extra={"flag": "--closed-retention"},
+        description="forget closed cases of plans without a reopen window this many seconds after closing "
+                    "(default 2592000 = 30 days; 0 = keep)")
+    peers: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="base URLs of all replicas' HTTP servers, comma-separated, for /cases of cases another replica "
+                        "owns; dns+http://<headless service>:<port> means every address the name resolves to")
+    processing_guarantee: Guarantee = Field("at_least_once", description="at_least_once | exactly_once")
+    transactional_id: str | None = Field(None, description="transactional.id for exactly_once")
+    table_store: TableStore = Field("memory", description="memory | rocksdb")
+    state_dir: Path = Field(Path("./sla-monitor-state"), description="directory for the rocksdb table store")
+    max_fetch_bytes: int = Field(4 * 1024 * 1024, ge=1024 * 1024, le=1024 ** 3,
+                                 description="max bytes fetched per partition (4 MiB)")
+    max_batch_records: int = Field(10_000, ge=1, le=1_000_000,
+                                   description="input records processed between two flushes/ticks (10000)")
+    max_clock_skew_seconds: float = Field(
+        300.0, ge=0.0, le=_TEN_YEARS_S, json_schema_extra={"flag": "--max-clock-skew"},
+        description="dead-letter events dated more than this many seconds ahead of the clock (300)")
+    request_timeout_seconds: float = Field(
+        30.0, ge=1.0, le=600.0, json_schema_extra={"flag": "--request-timeout"},
+        description="producer request timeout: a write not acknowledged within it fails and is retried (30)")
+    restore_timeout_seconds: float = Field(
+        600.0, ge=1.0, le=86400.0, json_schema_extra={"flag": "--restore-timeout"},
+        description="stop (exit 1) when the changelog of assigned partitions is not read within this (600)")
+
+    @field_validator("policies")
+    @classmethod
+    def _policies_exist(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such file")
+        return value
+
+    @field_validator("closed_retention_seconds")
+    @classmethod
+    def _retention_not_tiny(cls, value: float) -> float:
+        if 0 < value < 60:
+            raise ValueError("must be 0 (keep) or at least 60")
+        return value
+
+    @field_validator("peers", mode="before")
+    @classmethod
+    def _peer_urls(cls, value: Any) -> Any:
+        """Comma-separated base URLs, trailing slashes dropped; each http(s) or dns+http(s)."""
+        if not isinstance(value, str):
+            return value
+        peers = tuple(p.strip().rstrip("/") for p in value.split(",") if p.strip())
+        bad = [peer for peer in peers if not peer.removeprefix("dns+").startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError("; ".join(f"{peer!r} is not an http(s) or dns+http(s) base URL" for peer in bad))
+        return peers
+
+    @field_validator("table_store")
+    @classmethod
+    def _rocksdb_installed(cls, value: str) -> str:
+        if value == "rocksdb":
+            try:
+                import rocksdict  # noqa: F401
+            except ImportError:
+                raise ValueError("rocksdb needs the rocksdict package: pip install 'sla-monitor[rocksdb]'") from None
+        return value
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir_is_directory(cls, value: Path, info: ValidationInfo) -> Path:
+        if info.data.get("table_store") == "rocksdb" and value.exists() and not value.is_dir():
+            raise ValueError("is not a directory")
+        return value
+
+
 _TOPIC_ROLES = tuple(f.name for f in fields(TopicNames))
 
 
@@ -138,7 +201,7 @@ def environment_variables() -> set[str]:
     """Every environment variable the worker reads."""
     from monitor.runtime.connect import ConnectSettings
 
-    return ({var for _, var, _ in _SETTINGS.values()} | set(env_vars(KafkaSettings)) | set(env_vars(LogSettings))
+    return (set(env_vars(WorkerEngineSettings)) | set(env_vars(KafkaSettings)) | set(env_vars(LogSettings))
             | set(env_vars(WorkerServiceSettings)) | set(env_vars(ConnectSettings)) | {topic_env_var(role) for role in _TOPIC_ROLES})
 
 
@@ -147,52 +210,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_shared_arguments(parser, KafkaSettings)
     add_shared_arguments(parser, LogSettings)
     add_shared_arguments(parser, WorkerServiceSettings)
-    add_setting_arguments(parser, _SETTINGS)
+    add_shared_arguments(parser, WorkerEngineSettings)
     add_topic_arguments(parser, _TOPIC_ROLES)
-
-
-def add_setting_arguments(parser: argparse.ArgumentParser | Any, names: Iterable[str]) -> None:
-    """Add the flags of the named worker settings only (`monitor demo` takes --policies, not the timers)."""
-    for name in names:
-        flag, env, help_ = _SETTINGS[name]
-        parser.add_argument(flag, dest=name, default=None, help=f"{help_} [env {env}]")
-
-
-def _raw_settings(args: argparse.Namespace | None, env: Mapping[str, str]) -> dict[str, str]:
-    raw: dict[str, str] = {}
-    for name, (_, var, _) in _SETTINGS.items():
-        value = getattr(args, name, None) if args is not None else None
-        if value is None:
-            value = env.get(var)
-        if value is not None and value != "":
-            raw[name] = value
-    return raw
-
-
-def _number(raw: dict[str, str], name: str, kind: type, low: float, high: float,
-            default: Any, problems: list[str]) -> Any:
-    if name not in raw:
-        return default
-    flag, var, _ = _SETTINGS[name]
-    try:
-        value = kind(raw[name])
-    except ValueError:
-        problems.append(f"{var} / {flag}: {raw[name]!r} is not a {'number' if kind is float else 'whole number'}")
-        return default
-    if not (low <= value <= high):
-        problems.append(f"{var} / {flag}: {value} is outside {low:g}..{high:g}")
-    return value
-
-
-def _choice(raw: dict[str, str], name: str, allowed: Sequence[str], default: str,
-            problems: list[str], upper: bool = False) -> str:
-    value = raw.get(name, default)
-    value = value.upper() if upper else value.lower()
-    if value not in allowed:
-        flag, var, _ = _SETTINGS[name]
-        problems.append(f"{var} / {flag}: {raw.get(name)!r} is not one of {', '.join(allowed)}")
-        return default
-    return value
 
 
 def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
@@ -210,7 +229,6 @@ def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None
 
 def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> WorkerConfig:
     """Build and validate a WorkerConfig from parsed flags and an environment mapping."""
-    raw = _raw_settings(args, env)
     problems: list[str] = []
 
     kafka = KafkaSettings.model_construct()
@@ -228,40 +246,12 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
         service = load_settings(WorkerServiceSettings, args, env)
     except ConfigError as exc:
         problems += exc.problems
+    engine = WorkerEngineSettings.model_construct()
+    try:
+        engine = load_settings(WorkerEngineSettings, args, env)
+    except ConfigError as exc:
+        problems += exc.problems
     topics = TopicNames(**topic_names(args, env, TopicNames().by_role(), problems))
-
-    policies = Path(raw["policies"]) if "policies" in raw else None
-    if policies is not None and not policies.is_file():
-        problems.append(f"MONITOR_POLICIES / --policies: no such file {str(policies)!r}")
-
-    tick = _number(raw, "tick_seconds", float, 0.01, 60.0, 0.25, problems)
-    hold = _number(raw, "hold_seconds", float, 0.0, 7 * 86400.0, 600.0, problems)
-    max_fetch = _number(raw, "max_fetch_bytes", int, 1024 * 1024, 1024 ** 3, 4 * 1024 * 1024, problems)
-    max_batch = _number(raw, "max_batch_records", int, 1, 1_000_000, 10_000, problems)
-    skew = _number(raw, "max_clock_skew_seconds", float, 0.0, 10 * 365 * 86400.0, 300.0, problems)
-    restore_timeout = _number(raw, "restore_timeout_seconds", float, 1.0, 86400.0, 600.0, problems)
-    request_timeout = _number(raw, "request_timeout_seconds", float, 1.0, 600.0, 30.0, problems)
-    retention: float | None = _number(raw, "closed_retention_seconds", float, 0.0, 10 * 365 * 86400.0,
-                                      DEFAULT_CLOSED_RETENTION_S, problems)
-    if retention == 0:
-        retention = None   # keep
-    elif retention is not None and retention < 60:
-        problems.append(f"MONITOR_CLOSED_RETENTION_SECONDS / --closed-retention: {retention:g} is below 60 (0 = keep)")
-    peers = tuple(p.strip().rstrip("/") for p in raw.get("peers", "").split(",") if p.strip())
-    for peer in peers:
-        if not peer.removeprefix("dns+").startswith(("http://", "https://")):
-            problems.append(f"MONITOR_PEERS / --peers: {peer!r} is not an http(s) or dns+http(s) base URL")
-    guarantee = _choice(raw, "processing_guarantee", GUARANTEES, "at_least_once", problems)
-    store = _choice(raw, "table_store", TABLE_STORES, "memory", problems)
-    state_dir = Path(raw.get("state_dir", "./sla-monitor-state"))
-    if store == "rocksdb":
-        try:
-            import rocksdict  # noqa: F401
-        except ImportError:
-            problems.append("MONITOR_TABLE_STORE=rocksdb needs the rocksdict package: pip install 'sla-monitor[rocksdb]'")
-        if state_dir.exists() and not state_dir.is_dir():
-            problems.append(f"MONITOR_STATE_DIR / --state-dir: {str(state_dir)!r} is not a directory")
-
     token = None
     try:
         secret = service.http_auth_token.get_secret_value() if service.http_auth_token is not None else None
@@ -271,15 +261,16 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
 
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    retention = engine.closed_retention_seconds
     return WorkerConfig(
-        kafka=kafka, topics=topics, group_id=service.group_id, policies=policies, tick_seconds=tick,
-        state_dir=state_dir, web_port=service.web_port, web_host=service.web_host,
-        hold_seconds=hold, closed_retention_seconds=retention, peers=peers,
-        processing_guarantee=guarantee, transactional_id=raw.get("transactional_id"),
-        log=log_settings, table_store=store, max_fetch_bytes=max_fetch,
-        shutdown_timeout_seconds=service.shutdown_timeout_seconds,
-        session_timeout_seconds=service.session_timeout_seconds,
-        max_batch_records=max_batch, max_clock_skew_seconds=skew,
-        restore_timeout_seconds=restore_timeout, request_timeout_seconds=request_timeout,
-        http_auth_token=token, replica_name=service.replica_name,
+        kafka=kafka, topics=topics, group_id=service.group_id, policies=engine.policies,
+        tick_seconds=engine.tick_seconds, state_dir=engine.state_dir, web_port=service.web_port,
+        web_host=service.web_host, hold_seconds=engine.hold_seconds,
+        closed_retention_seconds=None if retention == 0 else retention,   # 0 = keep
+        peers=engine.peers, processing_guarantee=engine.processing_guarantee,
+        transactional_id=engine.transactional_id, log=log_settings, table_store=engine.table_store,
+        max_fetch_bytes=engine.max_fetch_bytes, shutdown_timeout_seconds=service.shutdown_timeout_seconds,
+        session_timeout_seconds=service.session_timeout_seconds, max_batch_records=engine.max_batch_records,
+        max_clock_skew_seconds=engine.max_clock_skew_seconds, restore_timeout_seconds=engine.restore_timeout_seconds,
+        request_timeout_seconds=engine.request_timeout_seconds, http_auth_token=token, replica_name=service.replica_name,
     )

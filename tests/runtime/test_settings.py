@@ -128,7 +128,7 @@ def test_log_settings_are_shared_names() -> None:
 def test_the_configuration_reference_names_every_variable_and_flag() -> None:
     from monitor.notify import service as notify_service
     from monitor.runtime.settings import ServiceSettings, flag_name
-    from monitor.stream.config import WorkerServiceSettings
+    from monitor.stream.config import WorkerEngineSettings, WorkerServiceSettings
 
     text = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
     shared = {"KAFKA_BROKER", "MONITOR_LOG_LEVEL", "MONITOR_WEB_PORT", "MONITOR_NOTIFY_WEB_PORT"}
@@ -141,7 +141,7 @@ def test_the_configuration_reference_names_every_variable_and_flag() -> None:
     from monitor.runtime.connect import ConnectSettings
 
     for cls in (KafkaSettings, LogSettings, ServiceSettings, WorkerServiceSettings, notify_service.NotifyServiceSettings,
-                ConnectSettings):
+                ConnectSettings, WorkerEngineSettings):
         for name in cls.model_fields:
             if cls.model_fields[name].annotation not in (SecretStr, SecretStr | None):
                 assert f"`{flag_name(cls, name)}`" in text, (cls.__name__, name)

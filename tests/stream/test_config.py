@@ -93,3 +93,37 @@ def test_peers_and_closed_retention() -> None:
         config_from(None, {"MONITOR_PEERS": "a:6066"})
     with pytest.raises(ConfigError, match="MONITOR_CLOSED_RETENTION_SECONDS"):
         config_from(None, {"MONITOR_CLOSED_RETENTION_SECONDS": "5"})
+
+
+def test_worker_settings_keep_their_flag_names() -> None:
+    config = load_config(["--closed-retention", "0", "--max-clock-skew", "5", "--request-timeout", "3",
+                          "--restore-timeout", "9", "--peers", "http://a:1/, dns+http://b:2",
+                          "--processing-guarantee", "EXACTLY_ONCE", "--max-batch-records", "7"], {})
+    assert config.closed_retention_seconds is None and config.max_clock_skew_seconds == 5
+    assert config.request_timeout_seconds == 3 and config.restore_timeout_seconds == 9
+    assert config.peers == ("http://a:1", "dns+http://b:2") and config.processing_guarantee == "exactly_once"
+    assert config.max_batch_records == 7
+
+
+def test_worker_setting_problems_name_variable_and_flag_all_at_once() -> None:
+    env = {"MONITOR_TICK_SECONDS": "100", "MONITOR_MAX_BATCH_RECORDS": "many", "MONITOR_TABLE_STORE": "disk",
+           "MONITOR_CLOSED_RETENTION_SECONDS": "5", "MONITOR_PEERS": "http://a:1,b:2"}
+    with pytest.raises(ConfigError) as info:
+        load_config([], env)
+    lines = str(info.value).splitlines()[1:]
+    for prefix in ("MONITOR_TICK_SECONDS / --tick-seconds: ", "MONITOR_MAX_BATCH_RECORDS / --max-batch-records: ",
+                   "MONITOR_TABLE_STORE / --table-store: ", "MONITOR_CLOSED_RETENTION_SECONDS / --closed-retention: ",
+                   "MONITOR_PEERS / --peers: 'b:2' is not an http(s)"):
+        assert sum(line.startswith(f"  - {prefix}") for line in lines) == 1, (prefix, lines)
+
+
+def test_a_subset_of_worker_settings_can_be_offered() -> None:
+    """`monitor demo` / `run` take --policies but not the worker's timers."""
+    import argparse
+
+    from monitor.runtime.settings import add_arguments
+    from monitor.stream.config import WorkerEngineSettings
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, WorkerEngineSettings, names=["policies"])
+    assert [a.option_strings for a in parser._actions[1:]] == [["--policies"]]
