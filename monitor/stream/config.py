@@ -214,15 +214,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_topic_arguments(parser, _TOPIC_ROLES)
 
 
-def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
-                parser: argparse.ArgumentParser | None = None) -> WorkerConfig:
+def load_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> WorkerConfig:
     """Parse flags (argv) and environment (env, default os.environ) into a validated WorkerConfig."""
     environ = os.environ if env is None else env
     args = None
     if argv is not None:
-        parser = parser or argparse.ArgumentParser(prog="monitor worker")
-        if not any(a.dest == "group_id" for a in parser._actions):
-            add_arguments(parser)
+        parser = argparse.ArgumentParser(prog="monitor worker")
+        add_arguments(parser)
         args = parser.parse_args(list(argv))
     return config_from(args, environ)
 
