@@ -24,6 +24,7 @@ from monitor.runtime.settings import (
     ConfigError,
     KafkaSettings,
     LogSettings,
+    S,
     ServiceSettings,
     SharedSettings,
     env_vars,
@@ -229,26 +230,16 @@ def config_from(args: argparse.Namespace | None, env: Mapping[str, str]) -> Work
     """Build and validate a WorkerConfig from parsed flags and an environment mapping."""
     problems: list[str] = []
 
-    kafka = KafkaSettings.model_construct()
-    try:
-        kafka = load_settings(KafkaSettings, args, env)
-    except ConfigError as exc:
-        problems += exc.problems
-    log_settings = LogSettings.model_construct()
-    try:
-        log_settings = load_settings(LogSettings, args, env)
-    except ConfigError as exc:
-        problems += exc.problems
-    service = WorkerServiceSettings.model_construct()
-    try:
-        service = load_settings(WorkerServiceSettings, args, env)
-    except ConfigError as exc:
-        problems += exc.problems
-    engine = WorkerEngineSettings.model_construct()
-    try:
-        engine = load_settings(WorkerEngineSettings, args, env)
-    except ConfigError as exc:
-        problems += exc.problems
+    def load(cls: type[S]) -> S:
+        """The settings class from flags and env; on failure its problems are kept and its defaults used."""
+        try:
+            return load_settings(cls, args, env)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            return cls.model_construct()
+
+    kafka, log_settings = load(KafkaSettings), load(LogSettings)
+    service, engine = load(WorkerServiceSettings), load(WorkerEngineSettings)
     topics = TopicNames(**topic_names(args, env, TopicNames().by_role(), problems))
     token = None
     try:
