@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from monitor.contract import format_timestamp
@@ -52,6 +52,8 @@ log = structlog.get_logger("monitor.notify")
 DEFAULT_INPUT_TOPICS: tuple[str, ...] = ("sla-near-breaches", "sla-breaches", "sla-status")
 DIGEST_NAMESPACE = uuid.UUID("a4a1f0a6-5b5e-4f35-8f43-6c1d3c2f9b10")
 RECORD_RETRY_SECONDS = 1.0
+#: Bound on asking the broker for a partition's position when reporting the consumer lag.
+POSITION_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -245,12 +247,7 @@ class Notifier:
 
     async def _observe_lag(self, consumer: AIOKafkaConsumer) -> None:
         """sla_notify_consumer_lag_messages: high watermark minus position, per assigned partition."""
-        lags: dict[tuple[str, int], int] = {}
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                lags[(tp.topic, tp.partition)] = highwater - await consumer.position(tp)
-        self.metrics.set_consumer_lag(lags)
+        self.metrics.set_consumer_lag(await consumer_lags(consumer))
 
     def _apply_backpressure(self, consumer: AIOKafkaConsumer) -> None:
         assigned = consumer.assignment()
@@ -453,3 +450,18 @@ class Notifier:
             except KafkaError as exc:
                 log.error("kafka_write_failed", topic=topic, error=type(exc).__name__)
                 await asyncio.sleep(RECORD_RETRY_SECONDS)
+
+
+async def consumer_lags(consumer: AIOKafkaConsumer, timeout_s: float = POSITION_TIMEOUT_S) -> dict[tuple[str, int], int]:
+    """High watermark minus position per assigned partition (left out: a position not known within `timeout_s`)."""
+    lags: dict[tuple[str, int], int] = {}
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            continue
+        try:  # position() may have to ask the broker: bounded, so a slow broker never stalls delivery
+            position = await asyncio.wait_for(consumer.position(tp), timeout_s)
+        except (TimeoutError, IllegalStateError, KafkaError):
+            continue
+        lags[(tp.topic, tp.partition)] = highwater - position
+    return lags

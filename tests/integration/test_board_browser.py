@@ -23,6 +23,7 @@ from tests.integration.kafka_helpers import create_topics, created, now_utc, uni
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
+#: The README's picture; rewritten only when MONITOR_UPDATE_SCREENSHOT=1, else the test shoots into tmp_path.
 SCREENSHOT = REPO / "docs" / "board.png"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -155,6 +156,7 @@ async def test_with_a_token_the_page_is_refused_until_signed_in(broker) -> None:
 async def test_demo_board_screenshot(tmp_path: Path) -> None:
     """`monitor run` prints the board's URL; its board fills with cases; the README screenshot is taken from it."""
     port = free_port()
+    shot = SCREENSHOT if os.environ.get("MONITOR_UPDATE_SCREENSHOT") == "1" else tmp_path / "board.png"
     env = {**os.environ, "MONITOR_WEB_PORT": str(port), "MONITOR_LOG_LEVEL": "WARNING"}
     env.pop("KAFKA_BROKER", None)
     log_path = tmp_path / "run.log"
@@ -192,8 +194,7 @@ async def test_demo_board_screenshot(tmp_path: Path) -> None:
                 await asyncio.sleep(0.5)
             assert "demo clock ×600" in await page.locator("#clock").inner_text()
             assert await page.evaluate("document.querySelector('main').scrollWidth <= document.querySelector('main').clientWidth")
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            await page.screenshot(path=str(SCREENSHOT))
+            await page.screenshot(path=str(shot))
             await context.close()
     finally:
         proc.terminate()
@@ -202,4 +203,4 @@ async def test_demo_board_screenshot(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000
