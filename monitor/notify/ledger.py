@@ -17,8 +17,12 @@ DIGESTED = "digested"
 DEAD_LETTERED = "dead_lettered"
 OUTCOMES: tuple[str, ...] = (DELIVERED, DIGESTED, DEAD_LETTERED)
 RESOLVED_BY_MET: frozenset[str] = frozenset({"pagerduty", "alertmanager"})  # channel kinds whose incidents a met event closes
+ALERTMANAGER = "alertmanager"
+#: Rank of a trigger among the alerts of one (case, metric, cycle): the later stage is the one to keep firing.
+_STAGE_RANK = {"sla.near_breach": 0, "sla.breach": 1, "sla.overdue": 2}
 
 IncidentKey = tuple[str, str, str, int]  # (target, case_id, metric, cycle)
+AlertKey = tuple[str, str, str, int]  # (channel, case_id, metric, cycle)
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class DeliveryRecord:
     recorded_at: str
     resolves: tuple[str, ...] = ()
     digest_id: str | None = None
+    #: The SLA event itself, kept for triggers delivered to Alertmanager: a restarted notifier re-posts it.
+    event: dict[str, Any] | None = None
 
     @property
     def key(self) -> bytes:
@@ -45,8 +51,11 @@ class DeliveryRecord:
         return record_key(self.event_id, self.target)
 
     def to_json(self) -> bytes:
-        """Encode as the state-topic record value."""
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
+        """Encode as the state-topic record value (`event` only when there is one)."""
+        data = asdict(self)
+        if data["event"] is None:
+            del data["event"]
+        return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> DeliveryRecord:
@@ -74,6 +83,10 @@ class Ledger:
     triggered: dict[IncidentKey, set[str]] = field(default_factory=dict)
     resolved: set[tuple[str, str]] = field(default_factory=set)
     pending: dict[IncidentKey, set[str]] = field(default_factory=dict)
+    #: Alertmanager alerts posted firing: the event of the latest stage per (channel, case, metric, cycle)...
+    alert_events: dict[AlertKey, dict[str, Any]] = field(default_factory=dict)
+    #: ...and those a delivered met ended (kept so that the order records are read in does not matter).
+    alerts_ended: set[AlertKey] = field(default_factory=set)
 
     def apply(self, record: DeliveryRecord) -> None:
         """Fold one finished delivery into the view."""
@@ -86,10 +99,26 @@ class Ledger:
                 del self.pending[family]
         if record.kind not in RESOLVED_BY_MET or record.outcome != DELIVERED:
             return
+        if record.kind == ALERTMANAGER:
+            self._fold_alert(record)
         if record.event_type in TRIGGER_TYPES:
             self.triggered.setdefault(family, set()).add(record.event_id)
         for dedup_key in record.resolves:
             self.resolved.add((record.target, dedup_key))
+
+    def _fold_alert(self, record: DeliveryRecord) -> None:
+        key = (record.channel, record.case_id, record.metric, record.cycle)
+        if record.event_type == MET:
+            self.alerts_ended.add(key)
+            self.alert_events.pop(key, None)
+        elif record.event is not None and key not in self.alerts_ended:
+            current = self.alert_events.get(key)
+            if current is None or _alert_rank(record.event) >= _alert_rank(current):
+                self.alert_events[key] = record.event
+
+    def firing_alerts(self, channel: str) -> dict[tuple[str, str, int], dict[str, Any]]:
+        """The events of the alerts an Alertmanager channel posted firing and no met ended, by (case, metric, cycle)."""
+        return {key[1:]: event for key, event in self.alert_events.items() if key[0] == channel}
 
     def seen(self, event_id: str, target: str) -> bool:
         """True when this event already reached a final outcome for this target."""
@@ -109,3 +138,8 @@ class Ledger:
         return notice.type == MET and (
             bool(self.open_incidents(target, notice)) or bool(self.pending.get(incident_key(target, notice)))
         )
+
+
+def _alert_rank(event: dict[str, Any]) -> tuple[int, str]:
+    """Later stage first, then the later crossing instant (RFC 3339 text in one format sorts by time)."""
+    return _STAGE_RANK.get(str(event.get("type")), -1), str(event.get("at") or "")

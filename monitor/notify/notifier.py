@@ -26,11 +26,12 @@ from aiokafka.structs import OffsetAndMetadata
 
 from monitor.contract import format_timestamp
 from monitor.notify import burst
+from monitor.notify.channels.alertmanager import AlertmanagerChannel
 from monitor.notify.channels.base import Channel
 from monitor.notify.contacts import Contacts
 from monitor.notify.delivery import AttemptResult, Delivered, GiveUp, RetryLater, next_step
 from monitor.notify.events import MET, NoticeError, parse_notice
-from monitor.notify.ledger import DEAD_LETTERED, DELIVERED, DIGESTED, RESOLVED_BY_MET, DeliveryRecord, Ledger
+from monitor.notify.ledger import ALERTMANAGER, DEAD_LETTERED, DELIVERED, DIGESTED, RESOLVED_BY_MET, DeliveryRecord, Ledger
 from monitor.notify.metrics import (
     OUTCOME_DEAD_LETTERED,
     OUTCOME_DELIVERED,
@@ -233,6 +234,9 @@ class Notifier:
                 committer.cancel()
             await asyncio.gather(*(lane.task for lane in self.lanes.values()), *( [committer] if committer else []),
                                  return_exceptions=True)
+            for channel in self.channels.values():
+                if isinstance(channel, AlertmanagerChannel):
+                    await channel.close()   # stop re-posting: the alerts end at their endsAt unless a new run takes over
             await consumer.stop()
             await self._store.stop()
             await self._producer.stop()
@@ -243,7 +247,23 @@ class Notifier:
         assert self._store is not None
         count = await self._store.catch_up(self.ledger)
         self.metrics.ledger_records.set(len(self.ledger.done))
+        self._restore_alerts()
         return count
+
+    def _restore_alerts(self) -> None:
+        """Alertmanager channels take over the alerts the ledger says are firing (a previous run posted them)."""
+        for name, channel in self.channels.items():
+            if not isinstance(channel, AlertmanagerChannel):
+                continue
+            notices = {}
+            for key, event in self.ledger.firing_alerts(name).items():
+                try:
+                    notices[key] = parse_notice(json.dumps(event).encode())
+                except NoticeError as exc:
+                    log.warning("alert_not_restorable", channel=name, case_id=key[0], reason=exc.reason)
+            restored = channel.restore_firing(notices)
+            if restored:
+                log.info("alerts_restored", channel=name, alerts=restored)
 
     async def _observe_lag(self, consumer: AIOKafkaConsumer) -> None:
         """sla_notify_consumer_lag_messages: high watermark minus position, per assigned partition."""
@@ -428,7 +448,8 @@ class Notifier:
             DeliveryRecord(event_id=j.delivery.notice.event_id, target=j.delivery.target, channel=j.delivery.spec.name,
                            kind=j.delivery.spec.kind, outcome=outcome, event_type=j.delivery.notice.type,
                            case_id=j.delivery.notice.case_id, metric=j.delivery.notice.metric, cycle=j.delivery.notice.cycle,
-                           attempts=attempts, recorded_at=now, resolves=resolves, digest_id=digest_id)
+                           attempts=attempts, recorded_at=now, resolves=resolves, digest_id=digest_id,
+                           event=j.delivery.notice.raw if _kept_for_repost(j.delivery, outcome) else None)
             for j in jobs
         ]
         await asyncio.gather(*(self._write_until_done(self.config.state_topic, r.key, r.to_json()) for r in records))
@@ -465,3 +486,8 @@ async def consumer_lags(consumer: AIOKafkaConsumer, timeout_s: float = POSITION_
             continue
         lags[(tp.topic, tp.partition)] = highwater - position
     return lags
+
+
+def _kept_for_repost(delivery: Delivery, outcome: str) -> bool:
+    """A trigger delivered to Alertmanager: its record keeps the event, so a restarted notifier re-posts it."""
+    return delivery.spec.kind == ALERTMANAGER and outcome == DELIVERED and delivery.notice.is_trigger

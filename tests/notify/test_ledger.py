@@ -1,3 +1,5 @@
+import random
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -46,6 +48,18 @@ def test_a_queued_trigger_makes_a_met_event_wait_for_it() -> None:
     assert ledger.pending == {} and ledger.open_incidents("pd", met) == (breach.event_id,)
 
 
+def in_order_and_shuffled(recs: list[DeliveryRecord], rnd: random.Random) -> tuple[Ledger, Ledger]:
+    """Two ledgers fed the same records, one in order and one shuffled."""
+    forward, shuffled = Ledger(), Ledger()
+    for rec in recs:
+        forward.apply(rec)
+    mixed = list(recs)
+    rnd.shuffle(mixed)
+    for rec in mixed:
+        shuffled.apply(rec)
+    return forward, shuffled
+
+
 records = st.lists(
     st.builds(record, st.sampled_from(["e1", "e2", "e3"]), st.sampled_from(["pd", "pd2"]),
               outcome=st.sampled_from([DELIVERED, DEAD_LETTERED]),
@@ -57,11 +71,50 @@ records = st.lists(
 
 @given(records, st.randoms())
 def test_rebuild_does_not_depend_on_record_order(recs: list[DeliveryRecord], rnd) -> None:  # type: ignore[no-untyped-def]
-    forward, shuffled = Ledger(), Ledger()
-    for rec in recs:
-        forward.apply(rec)
-    mixed = list(recs)
-    rnd.shuffle(mixed)
-    for rec in mixed:
-        shuffled.apply(rec)
+    forward, shuffled = in_order_and_shuffled(recs, rnd)
     assert (forward.done, forward.triggered, forward.resolved) == (shuffled.done, shuffled.triggered, shuffled.resolved)
+
+
+def am_record(event_type: str, at: str = "2026-11-26T10:00:00Z", outcome: str = DELIVERED, case_id: str = "C-1",
+              channel: str = "am") -> DeliveryRecord:
+    event = None if event_type == "sla.met" else {"type": event_type, "at": at, "case_id": case_id}
+    return DeliveryRecord(event_id=f"{case_id}-{event_type}-{at}", target=channel, channel=channel, kind="alertmanager",
+                          outcome=outcome, event_type=event_type, case_id=case_id, metric="first_response", cycle=1,
+                          attempts=1, recorded_at=at, event=event)
+
+
+def test_alertmanager_records_keep_their_event_and_others_do_not_write_one() -> None:
+    rec = am_record("sla.breach")
+    assert DeliveryRecord.from_json(rec.to_json()) == rec and rec.event is not None
+    assert b'"event"' not in record("e1").to_json()   # earlier records (no event) still read
+    assert DeliveryRecord.from_json(record("e1").to_json()).event is None
+
+
+def test_firing_alerts_keep_the_latest_stage_until_a_met_ends_them() -> None:
+    ledger = Ledger()
+    ledger.apply(am_record("sla.near_breach", at="2026-11-26T10:00:00Z"))
+    ledger.apply(am_record("sla.breach", at="2026-11-26T11:00:00Z"))
+    ledger.apply(am_record("sla.breach", case_id="C-2"))
+    ledger.apply(am_record("sla.breach", case_id="C-3", outcome=DEAD_LETTERED))
+    ledger.apply(am_record("sla.breach", case_id="C-4", channel="other-am"))
+    firing = ledger.firing_alerts("am")
+    assert set(firing) == {("C-1", "first_response", 1), ("C-2", "first_response", 1)}
+    assert firing[("C-1", "first_response", 1)]["type"] == "sla.breach"
+    ledger.apply(am_record("sla.met"))
+    assert set(ledger.firing_alerts("am")) == {("C-2", "first_response", 1)}
+
+
+alert_records = st.lists(
+    st.builds(am_record, st.sampled_from(["sla.near_breach", "sla.breach", "sla.overdue", "sla.met"]),
+              at=st.sampled_from(["2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"]),
+              outcome=st.sampled_from([DELIVERED, DEAD_LETTERED]), case_id=st.sampled_from(["C-1", "C-2"])),
+    max_size=10,
+)
+
+
+@given(alert_records, st.randoms())
+def test_firing_alerts_do_not_depend_on_record_order(recs: list[DeliveryRecord], rnd) -> None:  # type: ignore[no-untyped-def]
+    forward, shuffled = in_order_and_shuffled(recs, rnd)
+    assert forward.firing_alerts("am") == shuffled.firing_alerts("am")
+    ended = {r.case_id for r in recs if r.event_type == "sla.met" and r.outcome == DELIVERED}
+    assert not ended & {case for case, _, _ in forward.firing_alerts("am")}

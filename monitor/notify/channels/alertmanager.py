@@ -40,6 +40,7 @@ class AlertmanagerChannel:
         self._links = links
         self.firing: dict[tuple[str, str, int], SlaNotice] = {}
         self._reposter: asyncio.Task[None] | None = None
+        self._repost_now = False
 
     def _alerts(self, notice: SlaNotice, now: datetime) -> list[dict[str, Any]]:
         hold_until = now + timedelta(seconds=HOLD_FACTOR * self.spec.repost_seconds)
@@ -72,13 +73,27 @@ class AlertmanagerChannel:
         alerts = [alert for notice in list(self.firing.values()) for alert in self._alerts(notice, now)]
         return await self._post(alerts, now)
 
+    def restore_firing(self, notices: dict[tuple[str, str, int], SlaNotice]) -> int:
+        """Take over alerts a previous notifier posted firing (from the delivery ledger) and re-post them now.
+
+        An alert already tracked in memory keeps its newer notice. Returns how many were taken over.
+        """
+        added = {key: notice for key, notice in notices.items() if key not in self.firing}
+        if added:
+            self.firing.update(added)
+            self._repost_now = True
+            self._start_reposting()
+        return len(added)
+
     def _start_reposting(self) -> None:
         if self._reposter is None or self._reposter.done():
             self._reposter = asyncio.create_task(self._repost_loop(), name=f"alertmanager-repost:{self.spec.name}")
 
     async def _repost_loop(self) -> None:
         while self.firing:
-            await asyncio.sleep(self.spec.repost_seconds)
+            if not self._repost_now:
+                await asyncio.sleep(self.spec.repost_seconds)
+            self._repost_now = False
             result = await self.repost(datetime.now(timezone.utc))
             if not result.ok:
                 log.warning("alertmanager_repost_failed", channel=self.spec.name, alerts=len(self.firing), error=result.error)
