@@ -218,3 +218,65 @@ def test_parse_event_matches_on_arbitrary_bytes(topic: str, payload: bytes, pref
 def test_parse_event_where_orjson_and_json_differ(payload: bytes) -> None:
     source = object()
     assert _same(parse_event("case-updated", payload, source), ev._parse_event_json("case-updated", payload, source))
+
+
+# -- the msgspec path (ASCII values) answers only what the reference answers ---------------
+
+_ascii_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=6)
+_field_values = st.one_of(
+    st.none(), st.booleans(), _ascii_text, st.integers(min_value=-(10**500), max_value=10**500),
+    st.floats(allow_nan=False), st.sampled_from(["", " ", "\t", "2026-11-25T10:00:00Z", "2026-11-25T10:00:00+14:00",
+                                                 "2026-11-25T10:00:00", "1899-12-31T23:00:00Z", "Asia/Tokyo", "Europe",
+                                                 "\ud800", "\udfff\ud800", "\U0001f600", "open", "reopened", "lost"]),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.none(), max_size=2),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    topic=st.sampled_from(["case-created", "case-updated"]),
+    base=st.sampled_from([CREATED, UPDATE, {**CREATED, "timezone": "Asia/Tokyo", "customer_id": "c", "product": "p"},
+                          {**UPDATE, "agent_response": False, "status": "open", "priority": "P1", "plan": "x"}]),
+    changes=st.dictionaries(st.sampled_from(_FIELDS) | st.text(max_size=3), _field_values, max_size=3),
+    drop=st.sets(st.sampled_from(_FIELDS), max_size=2),
+)
+def test_msgspec_path_gives_the_reference_answer(topic: str, base: dict[str, object], changes: dict[str, object],
+                                                 drop: set[str]) -> None:
+    body = {key: value for key, value in {**base, **changes}.items() if key not in drop}
+    payload = json.dumps(body).encode()   # ensure_ascii: the msgspec path's input
+    assert payload.isascii()
+    source = object()
+    assert _same(parse_event(topic, payload, source), ev._parse_event_json(topic, payload, source))
+    # and where the fast path itself answers (long digit runs never reach it), it is the reference's event
+    if ev._LONG_DIGITS.search(payload) is not None:
+        return
+    try:
+        fast = (ev._created_wire(ev._decode_created(payload), source) if topic == "case-created"
+                else ev._updated_wire(ev._decode_updated(payload), source))
+    except ValueError:   # msgspec.DecodeError and a bad occurred_at are ValueErrors: the reference decides
+        fast = None
+    if fast is not None:
+        assert _same(fast, ev._parse_event_json(topic, payload, source))
+
+
+def test_msgspec_path_is_taken_for_valid_ascii_events() -> None:
+    created = ev._created_wire(ev._decode_created(raw(CREATED)), None)
+    updated = ev._updated_wire(ev._decode_updated(raw({**UPDATE, "agent_response": True})), None)
+    assert created == ev._parse_event_json("case-created", raw(CREATED))
+    assert updated == ev._parse_event_json("case-updated", raw({**UPDATE, "agent_response": True}))
+
+
+@pytest.mark.parametrize("extra", [
+    b'"\xff"',                       # not UTF-8 in a skipped field: msgspec skips it, the json module refuses
+    b"9" * 401,                      # an integer over MAX_INT_DIGITS: msgspec skips it, the reference refuses
+    b"-" + b"1" * 401,
+    b"1." + b"0" * 600,              # a long float is fine for both
+    b'"\\ud800"',                    # a lone surrogate in a skipped field: msgspec refuses, json accepts
+    b"NaN",
+    b"[" * 600 + b"]" * 600,
+])
+def test_msgspec_path_never_reads_more_leniently(extra: bytes) -> None:
+    for topic, body in (("case-created", CREATED), ("case-updated", {**UPDATE, "agent_response": True})):
+        payload = raw(body)[:-1] + b', "x": ' + extra + b"}"
+        source = object()
+        assert _same(parse_event(topic, payload, source), ev._parse_event_json(topic, payload, source)), extra[:20]
