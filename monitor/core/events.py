@@ -7,12 +7,10 @@ engine, which also answers with a `Rejection`.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Any
 from zoneinfo import available_timezones
 
 import msgspec
@@ -103,8 +101,25 @@ TOPIC_UPDATED = "case-updated"
 STATUSES = ("open", "pending_customer", "resolved", "closed", "reopened")
 
 
-@dataclass(frozen=True, slots=True)
-class CaseCreated:
+class _Input(msgspec.Struct, frozen=True, eq=False):
+    """Immutable record of the engine's inputs and rejections; `source` (an opaque copy of the
+    record, for dead-lettering) is not part of equality. A msgspec struct: built in C, several
+    times faster than a frozen dataclass, which matters once per input record."""
+
+    def _compared(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__struct_fields__ if name != "source")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Input)
+        return self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+
+class CaseCreated(_Input, frozen=True, eq=False):
     """A new case: opens its SLA clocks at `occurred_at` (epoch microseconds)."""
 
     event_id: str
@@ -116,11 +131,10 @@ class CaseCreated:
     timezone: str | None = None
     customer_id: str | None = None
     product: str | None = None
-    source: Any = field(default=None, compare=False)
+    source: Any = None
 
 
-@dataclass(frozen=True, slots=True)
-class CaseUpdated:
+class CaseUpdated(_Input, frozen=True, eq=False):
     """A change to an existing case; every field but the ids and time is optional."""
 
     event_id: str
@@ -130,7 +144,7 @@ class CaseUpdated:
     priority: str | None = None
     plan: str | None = None
     agent_response: bool = False
-    source: Any = field(default=None, compare=False)
+    source: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (used to hold updates that arrive before their case)."""
@@ -149,20 +163,22 @@ class CaseUpdated:
 InputEvent = CaseCreated | CaseUpdated
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(_Input, frozen=True, eq=False):
     """Why an input was refused; `source` is passed through untouched for dead-lettering."""
 
     reason: str
     message: str
     event_id: str | None = None
     case_id: str | None = None
-    source: Any = field(default=None, compare=False)
+    source: Any = None
 
 
-@dataclass(frozen=True, slots=True)
-class SlaEvent:
-    """An emitted SLA event: near-breach, breach, overdue or met."""
+#: SLA event type -> the output topic it goes to (`SlaEvent.topic_kind`).
+_TOPIC_KINDS = {NEAR_BREACH: "near_breach", BREACH: "breach", OVERDUE: "breach"}
+
+
+class SlaEvent(msgspec.Struct, frozen=True):
+    """An emitted SLA event: near-breach, breach, overdue or met (a msgspec struct: cheap to build)."""
 
     type: str
     case_id: str
@@ -195,7 +211,7 @@ class SlaEvent:
     @property
     def topic_kind(self) -> str:
         """Which output topic: 'near_breach', 'breach' (sla.breach and sla.overdue) or 'status'."""
-        return {NEAR_BREACH: "near_breach", BREACH: "breach", OVERDUE: "breach"}.get(self.type, "status")
+        return _TOPIC_KINDS.get(self.type, "status")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the output contract (topics/schemas/sla-event.json)."""
@@ -322,13 +338,12 @@ def _updated(body: dict[str, Any], source: Any) -> CaseUpdated:
 def _wire_struct(event_type: type[CaseCreated] | type[CaseUpdated]) -> type[msgspec.Struct]:
     """A msgspec struct of an input event's fields as a valid value carries them: `occurred_at` as
     text, every optional field also as null (read as absent), no `source`."""
-    hints = get_type_hints(event_type)
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
-    for spec in dataclasses.fields(event_type):
+    for spec in msgspec.structs.fields(event_type):
         if spec.name == "source":
             continue
-        kind = str if spec.name == "occurred_at" else hints[spec.name]
-        fields.append((spec.name, kind) if spec.default is dataclasses.MISSING else (spec.name, kind | None, None))
+        kind = str if spec.name == "occurred_at" else spec.type
+        fields.append((spec.name, kind) if spec.required else (spec.name, kind | None, None))
     return msgspec.defstruct(f"{event_type.__name__}Wire", fields)
 
 

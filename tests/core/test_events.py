@@ -280,3 +280,19 @@ def test_msgspec_path_never_reads_more_leniently(extra: bytes) -> None:
         payload = raw(body)[:-1] + b', "x": ' + extra + b"}"
         source = object()
         assert _same(parse_event(topic, payload, source), ev._parse_event_json(topic, payload, source)), extra[:20]
+
+
+def test_input_events_compare_without_their_source_and_are_immutable() -> None:
+    # as the frozen dataclasses they replaced: equal (and same hash) whatever record they came from
+    first = CaseUpdated("e", "C", 1, status="open", source={"offset": 1})
+    again = CaseUpdated("e", "C", 1, status="open", source={"offset": 2})
+    assert first == again and hash(first) == hash(again)
+    assert first != CaseUpdated("e", "C", 2, status="open")
+    assert CaseCreated("e", "C", 1, "p", "P1", "emea") != CaseUpdated("e", "C", 1)
+    assert Rejection("r", "m", source=1) == Rejection("r", "m", source=2)
+    with pytest.raises(AttributeError):
+        first.status = "closed"  # type: ignore[misc]
+    event = SlaEvent("sla.met", "C1", None, "first_response", 1, None, "p", "P1", "emea", "24x7", 60, 0, 60, 1, 1, "v")
+    assert event == SlaEvent(*[getattr(event, name) for name in event.__struct_fields__]) and hash(event)
+    with pytest.raises(AttributeError):
+        event.at = 2  # type: ignore[misc]
