@@ -58,6 +58,17 @@ class Coverage(ABC):
     def is_covered(self, at: int) -> bool:
         """Whether the instant lies inside a window."""
 
+    def add_us_each(self, start: int, amounts: Sequence[int]) -> list[int]:
+        """`add_us(start, amount)` of each of `amounts` (ascending); it stops short where the
+        calendar runs out of covered time (add_us raises CoverageError for the rest)."""
+        found: list[int] = []
+        for amount in amounts:
+            try:
+                found.append(self.add_us(start, amount))
+            except CoverageError:
+                break
+        return found
+
     def covered_seconds(self, start: datetime, end: datetime) -> float:
         """Covered seconds between two aware datetimes."""
         return self.covered_us(to_us(start), to_us(end)) / US_PER_S
@@ -80,6 +91,10 @@ class AlwaysCovered(Coverage):
     def add_us(self, start: int, amount: int) -> int:
         """start + amount."""
         return start + max(amount, 0)
+
+    def add_us_each(self, start: int, amounts: Sequence[int]) -> list[int]:
+        """start + each amount."""
+        return [start + amount if amount > 0 else start for amount in amounts]
 
     def is_covered(self, at: int) -> bool:
         """Always true."""
@@ -196,27 +211,43 @@ class WeeklyWindows(Coverage):
 
     def add_us(self, start: int, amount: int) -> int:
         """Walk windows from `start` until `amount` covered microseconds are used up."""
-        if amount <= 0:
-            return start
-        remaining = amount
+        found = self.add_us_each(start, (amount,))
+        if not found:
+            raise CoverageError(f"{self.name}: no covered time in {MAX_EMPTY_DAYS} days")
+        return found[0]
+
+    def add_us_each(self, start: int, amounts: Sequence[int]) -> list[int]:
+        """`add_us` of each of `amounts` (ascending) in one walk over the windows: the instants of
+        a clock's thresholds share their start, so one walk answers them all."""
+        found: list[int] = []
+        count = len(amounts)
+        while len(found) < count and amounts[len(found)] <= 0:
+            found.append(start)
+        if len(found) == count:
+            return found
+        amount = amounts[len(found)]
+        used = 0   # covered µs walked so far
         ordinal = self.local_ordinal(start)
         empty_days = 0
         windows = self.windows
         while empty_days < MAX_EMPTY_DAYS:
-            found = windows(ordinal)
+            day = windows(ordinal)
             ordinal += 1
-            used = False
-            for opens, closes in found:
+            some = False
+            for opens, closes in day:
                 if closes <= start:
                     continue
-                used = True
+                some = True
                 begin = opens if opens > start else start
                 available = closes - begin
-                if remaining <= available:
-                    return begin + remaining
-                remaining -= available
-            empty_days = 0 if used else empty_days + 1
-        raise CoverageError(f"{self.name}: no covered time in {MAX_EMPTY_DAYS} days")
+                while amount - used <= available:
+                    found.append(begin + amount - used)
+                    if len(found) == count:
+                        return found
+                    amount = amounts[len(found)]
+                used += available
+            empty_days = 0 if some else empty_days + 1
+        return found
 
     def is_covered(self, at: int) -> bool:
         """Whether the instant lies inside a window of its local day (or of the next one)."""

@@ -41,6 +41,9 @@ from monitor.core.events import CaseCreated, CaseUpdated, InputEvent, Rejection,
 from monitor.core.policy import Catalog, Rule, describe_duration
 
 SEEN_LIMIT = 128
+#: Threshold instants kept per (calendar, clock start, paused time, levels): a case's instants are
+#: asked again by the next call (next_due, the board's due_at, the stop that follows a create).
+CROSSINGS_MEMO_MAX = 4096
 #: A closed case is kept this long past its reopen window, so a late reopen is rejected as
 #: `reopen_window_expired` (not `unknown_case`) before the case is forgotten.
 PURGE_GRACE_US = 86_400 * US_PER_S
@@ -180,6 +183,9 @@ class Engine:
         self.hold_us = int(hold_seconds * US_PER_S)
         self.max_held = max_held
         self.closed_retention_us = int(closed_retention_seconds * US_PER_S) if closed_retention_seconds else None
+        #: (plan, priority, region, timezone, metric) -> (rule, its calendar for that case); both cached by the catalog.
+        self._terms: dict[tuple[str, str, str, str | None, str], tuple[Rule | None, Coverage | None]] = {}
+        self._crossings_memo: dict[tuple[Coverage, int, int, tuple[int, ...]], list[int]] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -232,14 +238,15 @@ class Engine:
             return state.hold_until
         due: int | None = None
         for clock in state.clocks.values():
-            if not clock.running or clock.paused:
+            if clock.stopped_at is not None or (clock.pauses and clock.pauses[-1][1] is None):
                 continue
-            rule = self.rule(state, clock.metric)
-            if rule is None:
+            rule, coverage = self._rule_coverage(state, clock.metric)
+            if rule is None or coverage is None:
                 continue
-            for threshold in rule.thresholds:
-                if threshold not in clock.fired:
-                    crossing = self._crossing(state, clock, rule, threshold)
+            fired = clock.fired
+            for index, threshold in enumerate(rule.thresholds):
+                if threshold not in fired:
+                    crossing = self._crossing_at(clock, rule, coverage, index)
                     if due is None or crossing < due:
                         due = crossing
                     break
@@ -257,20 +264,32 @@ class Engine:
         """The calendar of a rule for this case's region and zone."""
         return self.catalog.coverage(rule.calendar, state.region, state.timezone)
 
+    def _rule_coverage(self, state: CaseState, metric: str) -> tuple[Rule | None, Coverage | None]:
+        """`rule` and `coverage` of one metric of the case in one look-up (None, None without a rule)."""
+        assert state.plan is not None
+        key = (state.plan, state.priority, state.region, state.timezone, metric)
+        found = self._terms.get(key)
+        if found is None:
+            rule = self.catalog.rule(state.plan, state.priority, state.region, metric)
+            found = (rule, self.coverage(state, rule) if rule is not None else None)
+            self._terms[key] = found
+        return found
+
     def due_at(self, state: CaseState, metric: str) -> int | None:
         """When the metric's current cycle breaches (epoch µs); None if untimed or paused."""
         clock = state.clocks.get(metric)
-        rule = self.rule(state, metric) if clock else None
-        if clock is None or rule is None or rule.target_seconds is None or clock.paused:
+        if clock is None or clock.paused:
             return None
-        return self._crossing(state, clock, rule, 1.0)
+        rule, coverage = self._rule_coverage(state, metric)
+        if rule is None or coverage is None or rule.target_seconds is None:
+            return None
+        return self._crossing_at(clock, rule, coverage, rule.index(1.0))
 
     def elapsed_us(self, state: CaseState, clock: Clock, until: int) -> int:
         """Covered elapsed microseconds of a clock up to `until`, pauses excluded."""
-        rule = self.rule(state, clock.metric)
-        if rule is None:
+        rule, coverage = self._rule_coverage(state, clock.metric)
+        if rule is None or coverage is None:
             return 0
-        coverage = self.coverage(state, rule)
         end = clock.stopped_at if clock.stopped_at is not None else until
         paused = 0
         for begin, stop in clock.pauses:
@@ -479,10 +498,11 @@ class Engine:
         if clock is None or not clock.running:
             return False
         clock.stopped_at = at
-        rule = self.rule(state, metric)
+        rule, coverage = self._rule_coverage(state, metric)
         elapsed = self.elapsed_us(state, clock, at)
         target = rule.target_seconds if rule is not None else None
-        due = self._crossing(state, clock, rule, 1.0) if rule is not None and target is not None else None
+        due = (self._crossing_at(clock, rule, coverage, rule.index(1.0))
+               if rule is not None and coverage is not None and target is not None else None)
         step.emitted.append(self._event(
             state, clock, rule, ev.MET, None, at, now, due,
             breached=target is not None and _late(elapsed, target * US_PER_S, 1.0 in clock.fired),
@@ -495,32 +515,46 @@ class Engine:
     def _crossing(self, state: CaseState, clock: Clock, rule: Rule, threshold: float) -> int:
         """Instant at which the clock's covered elapsed time reaches threshold x target."""
         assert rule.target_seconds is not None
-        coverage = self.coverage(state, rule)
+        return self._crossing_at(clock, rule, self.coverage(state, rule), rule.index(threshold))
+
+    def _crossing_at(self, clock: Clock, rule: Rule, coverage: Coverage, index: int) -> int:
+        """`_crossing` of the rule's `index`-th threshold: the clock's threshold instants are found
+        in one walk over the calendar and kept for the next call (CROSSINGS_MEMO_MAX)."""
         paused = 0
         for begin, stop in clock.pauses:
             if stop is not None:
                 assert begin is not None
                 paused += coverage.covered_us(begin, stop)
-        return coverage.add_us(clock.started_at, rule.level(threshold).amount_us + paused)
+        key = (coverage, clock.started_at, paused, rule.amounts_us)
+        memo = self._crossings_memo
+        crossings = memo.get(key)
+        if crossings is None:
+            crossings = coverage.add_us_each(clock.started_at, [amount + paused for amount in rule.amounts_us])
+            if len(memo) >= CROSSINGS_MEMO_MAX:
+                memo.clear()
+            memo[key] = crossings
+        if index < len(crossings):
+            return crossings[index]
+        return coverage.add_us(clock.started_at, rule.amounts_us[index] + paused)   # raises CoverageError
 
     def _fire(self, state: CaseState, upto: int, inclusive: bool, now: int, step: Step) -> None:
         """Emit every unfired crossing before `upto` (at or before when inclusive)."""
         fired: list[SlaEvent] = []
         for clock in state.clocks.values():
-            if not clock.running or clock.paused:
+            if clock.stopped_at is not None or (clock.pauses and clock.pauses[-1][1] is None):
                 continue
-            rule = self.rule(state, clock.metric)
-            if rule is None or rule.target_seconds is None:
+            rule, coverage = self._rule_coverage(state, clock.metric)
+            if rule is None or coverage is None or rule.target_seconds is None:
                 continue
             due: int | None = None
-            for threshold in rule.thresholds:
+            for index, threshold in enumerate(rule.thresholds):
                 if threshold in clock.fired:
                     continue
-                crossing = self._crossing(state, clock, rule, threshold)
+                crossing = self._crossing_at(clock, rule, coverage, index)
                 if crossing > upto or (crossing == upto and not inclusive):
                     break
                 if due is None:
-                    due = self._crossing(state, clock, rule, 1.0)
+                    due = self._crossing_at(clock, rule, coverage, rule.index(1.0))
                 clock.fired.append(threshold)
                 kind = ev.BREACH if threshold == 1.0 else ev.NEAR_BREACH if threshold < 1.0 else ev.OVERDUE
                 level = rule.level(threshold)

@@ -492,14 +492,22 @@ class Rule:
     warnings: tuple[float, ...]
     levels: tuple[Level, ...] = ()
     _by_threshold: dict[float, Level] = field(default_factory=dict, compare=False, repr=False)
+    #: Warning fractions, 1.0 (the breach), then escalation fractions, ascending; empty when untimed.
+    thresholds: tuple[float, ...] = field(init=False, compare=False, repr=False)
+    #: Covered µs at which each threshold is reached, in `thresholds` order (ascending).
+    amounts_us: tuple[int, ...] = field(init=False, compare=False, repr=False)
+    #: threshold -> its index in `thresholds`.
+    _index: dict[float, int] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_threshold.update({level.threshold: level for level in self.levels})
+        object.__setattr__(self, "thresholds", tuple(level.threshold for level in self.levels))
+        object.__setattr__(self, "amounts_us", tuple(level.amount_us for level in self.levels))
+        self._index.update({level.threshold: index for index, level in enumerate(self.levels)})
 
-    @property
-    def thresholds(self) -> tuple[float, ...]:
-        """Warning fractions, 1.0 (the breach), then escalation fractions, ascending; empty when untimed."""
-        return tuple(level.threshold for level in self.levels)
+    def index(self, threshold: float) -> int:
+        """Position of a threshold of this rule in `thresholds` and `amounts_us`."""
+        return self._index[threshold]
 
     @property
     def escalations(self) -> tuple[Level, ...]:
@@ -592,6 +600,7 @@ class Catalog:
         ]
         self._coverages: dict[tuple[str, str, str | None], Coverage] = {}
         self._rules: dict[tuple[str, str, str, str], Rule | None] = {}
+        self._metrics = {plan_id: tuple(m for m in METRICS if m in plan.cells) for plan_id, plan in self.plans.items()}
 
     def canonical_plan(self, plan: str) -> str | None:
         """Plan id for an id or alias, None when unknown."""
@@ -599,7 +608,7 @@ class Catalog:
 
     def metrics(self, plan_id: str) -> tuple[str, ...]:
         """Metrics the plan defines, in METRICS order."""
-        return tuple(m for m in METRICS if m in self.plans[plan_id].cells)
+        return self._metrics[plan_id]
 
     def business_day_seconds(self, calendar: str, region: str) -> int | None:
         """The business-day length 'N business days' counts in: a named calendar's own, else the region's."""

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from monitor.core.calendar import (
     DAY_SECONDS,
     US_PER_S,
+    AlwaysCovered,
+    CoverageError,
     HolidayDates,
     Span,
     WeeklyWindows,
@@ -243,3 +245,24 @@ def test_agrees_with_naive_minute_stepping(drawn: tuple[WeeklyWindows, int], see
     # Up to two weeks' worth of covered minutes, so the naive walk stays short.
     minutes = 1 + seed % min(2 * weekly_minutes(calendar), 3 * 1440)
     assert calendar.add_us(start, minutes * M) == naive_add_minutes(calendar.is_covered, start, minutes * M)
+
+
+@settings(max_examples=300, deadline=None)
+@given(weekly_calendars(), st.lists(st.integers(-H, 10 * 24 * H), max_size=6), st.integers(0, 59 * US_PER_S))
+def test_add_us_each_is_add_us_of_each_amount(drawn: tuple[WeeklyWindows, int], amounts: list[int], jitter: int) -> None:
+    # the engine finds all threshold instants of a clock in one walk: the same instants, one by one
+    calendar, start = drawn
+    start += jitter
+    amounts.sort()
+    assert calendar.add_us_each(start, amounts) == [calendar.add_us(start, amount) for amount in amounts]
+    assert AlwaysCovered().add_us_each(start, amounts) == [AlwaysCovered().add_us(start, amount) for amount in amounts]
+
+
+def test_add_us_each_stops_where_the_calendar_runs_out() -> None:
+    # a desk closed for the 900 days after the first target: the second is never reached, as add_us says
+    calendar = desk(holidays=HolidayDates(dates=[date(2026, 12, 1) + timedelta(days=n) for n in range(900)]))
+    start = utc(2026, 11, 30, 9)
+    first = calendar.add_us(start, H)
+    with pytest.raises(CoverageError):
+        calendar.add_us(start, 20 * H)
+    assert calendar.add_us_each(start, [H, 20 * H, 30 * H]) == [first]
