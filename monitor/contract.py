@@ -90,14 +90,31 @@ _LATEST_EVENT_US = 221_845_392_000_000_000    # 9000-01-01T00:00:00Z
 #: Whole epoch second -> "YYYY-MM-DDTHH:MM:SS"; timestamps of a stream cluster around now.
 _SECOND_TEXT: dict[int, str] = {}
 _SECOND_TEXT_MAX = 4096
+#: Instant -> its text: an event's instants recur (every event of a turn has the same emitted_at,
+#: the events of one clock share started_at and due_at).
+_TIME_TEXT: dict[int, str] = {}
+_TIME_TEXT_MAX = 4096
 
 
 def format_time(us: int) -> str:
     """Epoch microseconds -> RFC 3339 UTC with 'Z'; fraction only when non-zero (ms or µs digits).
 
     Same text as `_format_time_datetime` (a property test holds it to that), from integer
-    arithmetic and a small cache of the whole-second part.
+    arithmetic and small caches of recent instants and of the whole-second part.
     """
+    if type(us) is not int:
+        return _format_time_int(us)
+    text = _TIME_TEXT.get(us)
+    if text is None:
+        text = _format_time_int(us)
+        if len(_TIME_TEXT) >= _TIME_TEXT_MAX:
+            _TIME_TEXT.clear()
+        _TIME_TEXT[us] = text
+    return text
+
+
+def _format_time_int(us: int) -> str:
+    """format_time without the cache of recent instants."""
     if type(us) is not int or not _MIN_TIME_US <= us <= _MAX_TIME_US:
         return _format_time_datetime(us)
     seconds, fraction = divmod(us, 1_000_000)

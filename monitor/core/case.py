@@ -157,9 +157,13 @@ class Step:
         return from_us(self.next_due_us) if self.next_due_us is not None else None
 
 
+#: json.dumps(value, separators=(",", ":"), default=str) without building an encoder per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def _json_size(value: Any) -> int:
     """Length of the value as compact JSON (non-JSON leaves counted by their text)."""
-    return len(json.dumps(value, separators=(",", ":"), default=str))
+    return len(_COMPACT_JSON.encode(value))
 
 
 def _instant(now: datetime | int) -> int:

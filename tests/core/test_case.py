@@ -7,9 +7,11 @@ from itertools import count
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.core import events as ev
-from monitor.core.case import CaseState, Engine
+from monitor.core.case import CaseState, Engine, _json_size
 from monitor.core.events import CaseCreated, CaseUpdated, parse_event, parse_time
 from monitor.core.policy import Catalog, bundled_catalog, parse_catalog
 from monitor.simulate import simulate
@@ -588,3 +590,13 @@ P1 = { calendar = "24x7", target = "1h" }
               updated("W", "2026-11-27T10:10:00Z", status="reopened"), catalog=parse_catalog(text, "w.toml"))
     assert out[-1]["reason"] == ev.REOPEN_WINDOW_EXPIRED
     assert out[-1]["message"].endswith("plan 'day' allows a reopen within 1d12h")
+
+
+_json_leaves = st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.dates()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.recursive(_json_leaves, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20))
+def test_held_update_size_is_the_compact_json_length(value: Any) -> None:
+    # the hold bound measures what json.dumps wrote before the shared encoder: same number, always
+    assert _json_size(value) == len(json.dumps(value, separators=(",", ":"), default=str))

@@ -143,6 +143,9 @@ _instants = st.one_of(
 def test_format_time_matches_isoformat(us: int) -> None:
     assert format_time(us) == contract._format_time_datetime(us)
     assert format_time(us) == format_time(us)  # cached second text gives the same answer
+    contract._TIME_TEXT.clear()
+    assert format_time(us) == contract._format_time_datetime(us)   # and so does a fresh one
+    assert format_time(us) == contract._format_time_datetime(us)   # and a cached instant
 
 
 @pytest.mark.parametrize("us", [_MIN_US - 1, _MAX_US + 1, 10**30])
