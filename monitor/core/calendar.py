@@ -106,6 +106,8 @@ Span = tuple[int, int]
 DAY_SECONDS = 86_400
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WINDOW_CACHE_MAX = 100_000
+_HOUR_US = 3600 * US_PER_S
+_HOUR_CACHE_MAX = 4096
 
 
 class WeeklyWindows(Coverage):
@@ -142,6 +144,8 @@ class WeeklyWindows(Coverage):
         self.week: tuple[tuple[Span, ...], ...] = tuple(spans)
         self.holidays = holidays
         self._windows: dict[int, tuple[tuple[int, int], ...]] = {}
+        #: UTC hour (epoch µs // 1 h) -> the one local date ordinal of all its instants.
+        self._ordinal_by_hour: dict[int, int] = {}
 
     def windows(self, ordinal: int) -> tuple[tuple[int, int], ...]:
         """The [open, close) windows (epoch µs, ascending) of a local day, by date ordinal."""
@@ -191,8 +195,23 @@ class WeeklyWindows(Coverage):
         return high * US_PER_S
 
     def local_ordinal(self, at: int) -> int:
-        """Date ordinal of the local day containing the instant."""
-        return datetime.fromtimestamp(at // US_PER_S, self.zone).toordinal()
+        """Date ordinal of the local day containing the instant.
+
+        Kept per UTC hour when the whole hour lies in one local day at one UTC offset (all but
+        the hours holding a local midnight or an offset change), since instants of a stream cluster.
+        """
+        hour = at // _HOUR_US
+        found = self._ordinal_by_hour.get(hour)
+        if found is not None:
+            return found
+        local = datetime.fromtimestamp(at // US_PER_S, self.zone)
+        first = datetime.fromtimestamp(hour * 3600, self.zone)
+        last = datetime.fromtimestamp(hour * 3600 + 3599, self.zone)
+        if first.toordinal() == last.toordinal() and first.utcoffset() == last.utcoffset():
+            if len(self._ordinal_by_hour) >= _HOUR_CACHE_MAX:
+                self._ordinal_by_hour.clear()
+            self._ordinal_by_hour[hour] = first.toordinal()
+        return local.toordinal()
 
     def covered_us(self, start: int, end: int) -> int:
         """Covered microseconds in [start, end), summed window by window."""

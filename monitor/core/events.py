@@ -216,7 +216,7 @@ class SlaEvent(msgspec.Struct, frozen=True):
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the output contract (topics/schemas/sla-event.json)."""
         body: dict[str, Any] = {
-            "event_id": self.event_id,
+            "event_id": event_id_for(self.case_id, self.metric, self.cycle, self.threshold),
             "type": self.type,
             "case_id": self.case_id,
             "customer_id": self.customer_id,
@@ -373,7 +373,8 @@ def parse_event(topic: str, raw: bytes, source: Any = None) -> InputEvent | Reje
     size = len(raw)
     if size > MAX_EVENT_BYTES:
         return Rejection(OVERSIZED, f"event is {size} bytes, the limit is {MAX_EVENT_BYTES}", source=source)
-    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:   # maybe too deep: the reference decides
+    # maybe too deep (more opening brackets than MAX_JSON_DEPTH need a longer value): the reference decides
+    if size > MAX_JSON_DEPTH and raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:
         return _parse_event_json(topic, raw, source)
     if raw.isascii() and (size <= MAX_INT_DIGITS or _LONG_DIGITS.search(raw) is None):
         try:

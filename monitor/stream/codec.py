@@ -92,7 +92,7 @@ def decode_key(raw: bytes | None) -> str | None:
 def encode_sla_event(event: SlaEvent) -> tuple[bytes, bytes, Headers, dict[str, Any]]:
     """SlaEvent -> (key, value, headers, body); the event_id travels in the value and a header."""
     body = event.to_dict()
-    return encode_key(event.case_id), orjson.dumps(body), [("event_id", body["event_id"].encode())], body
+    return event.case_id.encode(), orjson.dumps(body), [("event_id", body["event_id"].encode())], body
 
 
 def b64(raw: bytes | None) -> str | None:

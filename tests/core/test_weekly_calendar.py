@@ -266,3 +266,21 @@ def test_add_us_each_stops_where_the_calendar_runs_out() -> None:
     with pytest.raises(CoverageError):
         calendar.add_us(start, 20 * H)
     assert calendar.add_us_each(start, [H, 20 * H, 30 * H]) == [first]
+
+
+_ODD_ZONES = [ZoneInfo(name) for name in (
+    "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe", "America/Havana", "Pacific/Chatham", "America/Santiago",
+    "Europe/Berlin", "America/Los_Angeles", "Pacific/Apia", "Africa/Casablanca", "America/St_Johns", "Asia/Tehran",
+)]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(_ODD_ZONES), st.integers(utc(1900, 1, 2) // M, utc(2040, 1, 1) // M), st.integers(0, M - 1),
+       st.lists(st.integers(-48 * 60, 48 * 60), max_size=4))
+def test_local_ordinal_kept_per_hour_is_the_zone_reading(zone: ZoneInfo, minute: int, jitter: int, near: list[int]) -> None:
+    # midnight offset changes (Havana, Santiago), half-hour offsets and DST (Lord Howe), a skipped day (Apia)
+    calendar = desk(zone)
+    for at in [minute * M + jitter] + [minute * M + jitter + n * M for n in near]:
+        expected = datetime.fromtimestamp(at // US_PER_S, zone).toordinal()
+        assert calendar.local_ordinal(at) == expected   # found or computed
+        assert calendar.local_ordinal(at) == expected   # kept
