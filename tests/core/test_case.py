@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.core import events as ev
-from monitor.core.case import CaseState, Engine, _json_size
+from monitor.core.case import CaseState, Engine, _held_bytes_over, _json_size, _size_bound
 from monitor.core.events import CaseCreated, CaseUpdated, parse_event, parse_time
 from monitor.core.policy import Catalog, bundled_catalog, parse_catalog
 from monitor.simulate import simulate
@@ -600,3 +600,22 @@ _json_leaves = st.none() | st.booleans() | st.integers() | st.floats() | st.text
 def test_held_update_size_is_the_compact_json_length(value: Any) -> None:
     # the hold bound measures what json.dumps wrote before the shared encoder: same number, always
     assert _json_size(value) == len(json.dumps(value, separators=(",", ":"), default=str))
+
+
+_held_leaves = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text()
+                | st.sampled_from(["\x7f" * 5, "\ud800", "\U0001f600" * 3, "caf\u00e9", "\x00\n\t\""]))
+_held_entries = st.dictionaries(
+    st.sampled_from(["event_id", "case_id", "occurred_at", "status", "agent_response", "source"]) | st.text(max_size=3),
+    _held_leaves | st.dictionaries(st.text(max_size=4) | st.integers(), _held_leaves | st.floats(), max_size=4)
+    | st.floats() | st.lists(_held_leaves, max_size=2),
+    max_size=7,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(held=st.lists(_held_entries, max_size=3), entry=_held_entries, limit=st.integers(0, 600))
+def test_held_size_check_answers_as_the_exact_size(held: list[dict[str, Any]], entry: dict[str, Any], limit: int) -> None:
+    # the cheap bound decides only when it fits; over it the exact size decides and is quoted
+    exact = sum(_json_size(item) for item in held) + _json_size(entry)
+    assert _held_bytes_over(held, entry, limit) == (exact if exact > limit else None)
+    assert _size_bound(entry) >= _json_size(entry)
