@@ -1,9 +1,10 @@
 """Share of a worker's partition restore that a persistent store could not save: the re-index.
 
 On assignment a worker (1) reads the partition's compacted changelog into its case table and
-(2) re-indexes: decodes every state for the deadline heap (Engine.next_due) and for the case
-gauges. A RocksDB store kept across restarts with a changelog checkpoint would replace (1) by
-reading only the changelog tail; (2) stays. This measures (2) for N open cases of the same shape
+(2) re-indexes: decodes every state, once, for the deadline and board indexes (Engine.next_due,
+Engine.due_at; `PartitionState.rebuild`) and the case gauges. A RocksDB store kept across
+restarts with a changelog checkpoint would replace (1) by reading only the changelog tail; (2)
+stays. This measures (2) for N open cases of the same shape
 bench/timers.py uses (30-day P1 clocks), in-process, so that
 
     restore_s (bench/timers.py) - reindex_s (this) = the changelog read a checkpoint could skip.
@@ -32,24 +33,25 @@ from monitor.core.case import Engine  # noqa: E402
 from monitor.core.events import parse_event  # noqa: E402
 from monitor.core.policy import parse_catalog  # noqa: E402
 from monitor.observe.metrics import WorkerMetrics  # noqa: E402
-from monitor.stream.codec import decode_state, encode_state  # noqa: E402
-from monitor.stream.deadlines import DeadlineIndex  # noqa: E402
+from monitor.stream.codec import encode_state  # noqa: E402
+from monitor.stream.partition import PartitionState  # noqa: E402
 
 
 def reindex_seconds(cases: int) -> float:
-    """Seconds to rebuild the deadline index and case gauges of `cases` encoded open cases."""
+    """Seconds to rebuild the indexes and case gauges of `cases` encoded open cases."""
     catalog = parse_catalog(BENCH_POLICIES, "bench")
     engine = Engine(catalog)
     start = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
     created = json.dumps({"event_id": "O-c", "case_id": "O", "occurred_at": start.isoformat(), "plan": "bench",
                           "priority": "P1", "region": "emea", "customer_id": "bench"}).encode()
     state = engine.apply(None, parse_event("case-created", created), start).state
-    table = {f"O-{i:08d}": encode_state(state) for i in range(cases)}
+    part = PartitionState(0)
+    value = encode_state(state)
+    for i in range(cases):
+        part.cases[f"O-{i:08d}"] = value
     metrics = WorkerMetrics(CollectorRegistry(), catalog)
     began = time.perf_counter()
-    index = DeadlineIndex()
-    index.bulk_load((case_id, due) for case_id, raw in table.items() if (due := engine.next_due(decode_state(raw))) is not None)
-    metrics.rebuild_partition(0, (decode_state(raw) for raw in table.values()))
+    part.rebuild(engine, lambda states: metrics.rebuild_partition(0, states))
     return time.perf_counter() - began
 
 

@@ -23,9 +23,9 @@ import orjson
 from monitor.core import events as ev
 from monitor.core.calendar import US_PER_S, AlwaysCovered, Coverage
 from monitor.core.case import CaseState, Engine
-from monitor.stream.codec import decode_state
 from monitor.stream.due_index import AT_RISK, BREACHED, OK, Entry
 from monitor.stream.partition import PartitionState
+from monitor.stream.table import decode_stored
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -198,7 +198,7 @@ def local_page(engine: Engine, partitions: Iterable[PartitionState], query: Boar
         raw = part.cases.get(entry[1])
         if raw is None:
             continue
-        state = decode_state(raw)
+        state = decode_stored(raw)
         if others.filters and not others.matches(state, entry[2]):
             continue
         if len(items) == query.limit:

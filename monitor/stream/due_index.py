@@ -3,33 +3,54 @@
 The deadline index (`deadlines.py`) orders cases by the next instant the *engine* has work
 (the next threshold), which is not the order a person reads: the board lists clocks by their
 breach instant, breached ones first. This index keeps one entry per running, unpaused, timed
-clock: `(due_us, case_id, metric, stage)`, in one sorted list per stage (`ok`, `at_risk`,
-`breached`), so a query for at-risk and breached clocks merges two short lists from their front
-and never touches the (usually far more numerous) clocks still comfortably in time.
+clock, in one sorted list per stage (`ok`, `at_risk`, `breached`), so a query for at-risk and
+breached clocks merges two short lists from their front and never touches the (usually far
+more numerous) clocks still comfortably in time.
 
-`sortedcontainers.SortedList` gives O(log n) insert/remove and O(log n) seek to a cursor; a dict
-case_id -> its entries makes an update remove exactly the old entries (no lazy deletion, so the
-lists hold nothing stale). Entries are recomputed from the case state whenever the worker stores
-a changed state, and all at once after a partition's restore.
+An entry is one small bytes object that sorts like `(due_us, case_id, metric)`: the due instant
+(8 bytes, big-endian), the case id in UTF-8 with NUL escaped as NUL 0xFF, a NUL terminator and a
+one-byte metric code (codes follow the metric names' order). A shorter case id sorts before a
+longer one it prefixes, as strings do, because the terminator is smaller than any escaped or
+following byte. No tuple, int or dict slot per clock: at a million open cases that is what
+memory is spent on (see docs/board.md).
+
+`sortedcontainers.SortedList` gives O(log n) insert/remove and O(log n) seek to a cursor. The
+index keeps no map from case to entries: whoever moves a case passes its previous clocks (the
+worker keeps them next to the case's state, `stream/table.py`), and removal is exact, so the
+lists hold nothing stale. A case's clocks travel packed: 10 bytes each, the due instant, the
+metric code and the stage code (`pack_clocks`).
 """
 
 from __future__ import annotations
 
 import heapq
-import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sortedcontainers import SortedList
 
 from monitor.core.case import CaseState, Engine
+from monitor.core.policy import METRICS
+from monitor.stream.deadlines import due_bytes, due_from_bytes
 
 #: Stages a board entry is filed under: no threshold emitted, a warning emitted, the breach emitted.
 OK, AT_RISK, BREACHED = "ok", "at_risk", "breached"
 STAGES = (OK, AT_RISK, BREACHED)
 
-#: (due_us, case_id, metric, stage): sorts by due instant, then case and metric (a total order).
+#: (due_us, case_id, metric, stage): what iteration yields; sorts by due instant, then case and metric.
 Entry = tuple[int, str, str, str]
+#: (due_us, metric, stage): one running timed clock of a case, as the case's state gives it.
+BoardClock = tuple[int, str, str]
+
+#: Metric -> its one-byte code in entries, from 1, in the order of the names.
+METRIC_CODES: dict[str, int] = {metric: code for code, metric in enumerate(sorted(METRICS), start=1)}
+_METRIC_OF = {code: metric for metric, code in METRIC_CODES.items()}
+#: (metric, stage) -> the two code bytes that follow the due instant in a packed clock.
+_CLOCK_CODES = {(metric, stage): bytes((code, index)) for metric, code in METRIC_CODES.items()
+                for index, stage in enumerate(STAGES)}
+#: Bytes of one packed clock.
+CLOCK_BYTES = 10
+_TERMINATOR = b"\x00"
 
 
 def stage_of(fired: Sequence[float]) -> str:
@@ -39,15 +60,61 @@ def stage_of(fired: Sequence[float]) -> str:
     return BREACHED if max(fired) >= 1.0 else AT_RISK
 
 
-class DueIndex:
-    """case_id -> entries of its running timed clocks, iterable in due order per stage."""
+def case_part(case_id: str) -> bytes:
+    """The case id as it sits in an entry: UTF-8, NUL escaped, terminated (sorts as the string does)."""
+    if "\x00" in case_id:
+        return case_id.encode().replace(b"\x00", b"\x00\xff") + _TERMINATOR
+    return case_id.encode() + _TERMINATOR
 
-    __slots__ = ("_lists", "_by_case")
+
+def pack_clocks(clocks: Sequence[BoardClock]) -> bytes:
+    """A case's board clocks as bytes (10 per clock: due instant, metric code, stage code)."""
+    if len(clocks) == 1:
+        due, metric, stage = clocks[0]
+        return due_bytes(due) + _CLOCK_CODES[metric, stage]
+    return b"".join(due_bytes(due) + _CLOCK_CODES[metric, stage] for due, metric, stage in clocks)
+
+
+def unpack_clocks(packed: bytes) -> list[BoardClock]:
+    """`pack_clocks` undone."""
+    return [(due_from_bytes(packed[at:at + 8]), _METRIC_OF[packed[at + 8]], STAGES[packed[at + 9]])
+            for at in range(0, len(packed), CLOCK_BYTES)]
+
+
+def entry_keys(case_id: str, packed: bytes) -> Iterator[tuple[str, bytes]]:
+    """(stage, entry) of each packed clock of a case."""
+    cid = case_part(case_id)
+    for at in range(0, len(packed), CLOCK_BYTES):
+        yield STAGES[packed[at + 9]], packed[at:at + 8] + cid + packed[at + 8:at + 9]
+
+
+def entry_key(due_us: int, case_id: str, metric: str) -> bytes:
+    """The entry of one clock."""
+    return due_bytes(due_us) + case_part(case_id) + bytes((METRIC_CODES[metric],))
+
+
+def decode_entry(key: bytes, stage: str) -> Entry:
+    """An entry back as (due_us, case_id, metric, stage)."""
+    case_id = key[8:-2]
+    if b"\x00" in case_id:
+        case_id = case_id.replace(b"\x00\xff", b"\x00")
+    return due_from_bytes(key), case_id.decode(), _METRIC_OF[key[-1]], stage
+
+
+def _seek_key(after: tuple[int, str, str]) -> bytes:
+    """The largest possible entry at or before the (due_us, case_id, metric) key of a cursor."""
+    due, case_id, metric = after
+    code = sum(1 for name in METRIC_CODES if name <= metric)   # the metric may be one this version lacks
+    return due_bytes(due) + case_part(case_id) + bytes((code,))
+
+
+class DueIndex:
+    """Entries of the running timed clocks of a partition's cases, iterable in due order per stage."""
+
+    __slots__ = ("_lists",)
 
     def __init__(self) -> None:
         self._lists: dict[str, Any] = {stage: SortedList() for stage in STAGES}
-        #: One Entry (the common single-clock case) or a tuple of Entries.
-        self._by_case: dict[str, Entry | tuple[Entry, ...]] = {}
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._lists.values())
@@ -56,65 +123,53 @@ class DueIndex:
         """Entries filed under one stage."""
         return len(self._lists[stage])
 
-    def entries_of(self, case_id: str) -> tuple[Entry, ...]:
-        """The entries currently held for a case (empty when none)."""
-        held = self._by_case.get(case_id)
-        if held is None:
-            return ()
-        return (held,) if isinstance(held[0], int) else held
-
-    def set(self, case_id: str, entries: Sequence[Entry]) -> None:
-        """Replace a case's entries (an empty sequence removes the case)."""
-        old = self.entries_of(case_id)
-        if tuple(entries) == old:
+    def move(self, case_id: str, old: bytes, new: bytes) -> None:
+        """Replace a case's packed clocks `old` (what it was last filed with) by `new` (empty: none)."""
+        if old == new:
             return
-        lists = self._lists
-        for entry in old:
-            lists[entry[3]].remove(entry)
-        if not entries:
-            self._by_case.pop(case_id, None)
-            return
-        for entry in entries:
-            lists[entry[3]].add(entry)
-        self._by_case[case_id] = entries[0] if len(entries) == 1 else tuple(entries)
+        lists, cid = self._lists, case_part(case_id)
+        if len(old) == CLOCK_BYTES:   # the common case: one clock
+            lists[STAGES[old[9]]].discard(old[:8] + cid + old[8:9])
+        else:
+            for at in range(0, len(old), CLOCK_BYTES):
+                lists[STAGES[old[at + 9]]].discard(old[at:at + 8] + cid + old[at + 8:at + 9])
+        if len(new) == CLOCK_BYTES:
+            lists[STAGES[new[9]]].add(new[:8] + cid + new[8:9])
+        else:
+            for at in range(0, len(new), CLOCK_BYTES):
+                lists[STAGES[new[at + 9]]].add(new[at:at + 8] + cid + new[at + 8:at + 9])
 
-    def bulk_load(self, entries: Iterable[Entry]) -> None:
-        """Replace the contents with these entries in O(n log n) (used after a restore)."""
-        by_stage: dict[str, list[Entry]] = {stage: [] for stage in STAGES}
-        by_case: dict[str, Entry | tuple[Entry, ...]] = {}
-        for entry in entries:
-            by_stage[entry[3]].append(entry)
-            held = by_case.get(entry[1])
-            if held is None:
-                by_case[entry[1]] = entry
-            elif isinstance(held[0], int):
-                by_case[entry[1]] = (held, entry)
-            else:
-                by_case[entry[1]] = (*held, entry)
-        self._lists = {stage: SortedList(items) for stage, items in by_stage.items()}
-        self._by_case = by_case
+    def bulk_load(self, keys: Mapping[str, Iterable[bytes]]) -> None:
+        """Replace the contents with these `entry_key`s per stage in O(n log n) (used after a restore)."""
+        self._lists = {stage: SortedList(keys.get(stage, ())) for stage in STAGES}
 
     def iter_from(self, stages: Iterable[str], after: tuple[int, str, str] | None = None) -> Iterator[Entry]:
         """Entries of the given stages in due order, starting strictly after the (due_us, case_id, metric) key."""
         iterators = []
+        seek = None if after is None else _seek_key(after)
         for stage in dict.fromkeys(stages):
-            entries = self._lists[stage]
-            start = 0 if after is None else entries.bisect_right((*after, "\uffff"))
-            iterators.append(entries.islice(start))
+            keys = self._lists[stage]
+            start = 0 if seek is None else keys.bisect_right(seek)
+            iterators.append(_decoded(keys.islice(start), stage))
         if len(iterators) == 1:
-            return iter(iterators[0])
+            return iterators[0]
         return heapq.merge(*iterators)
 
 
-def clock_entries(engine: Engine, state: CaseState | None, case_id: str) -> list[Entry]:
-    """The board entries of a case: one per running, unpaused, timed clock (none for a forgotten case)."""
+def _decoded(keys: Iterable[bytes], stage: str) -> Iterator[Entry]:
+    for key in keys:
+        yield decode_entry(key, stage)
+
+
+def clock_entries(engine: Engine, state: CaseState | None) -> list[BoardClock]:
+    """The board clocks of a case: one per running, unpaused, timed clock (none for a forgotten case)."""
     if state is None or state.plan is None:
         return []
-    entries: list[Entry] = []
+    clocks: list[BoardClock] = []
     for clock in state.clocks.values():
         if not clock.running:
             continue
         due = engine.due_at(state, clock.metric)
         if due is not None:
-            entries.append((due, case_id, sys.intern(clock.metric), stage_of(clock.fired)))
-    return entries
+            clocks.append((due, clock.metric, stage_of(clock.fired)))
+    return clocks

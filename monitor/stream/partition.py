@@ -1,4 +1,4 @@
-"""What the worker keeps for one assigned partition: its cases, deadline index and progress.
+"""What the worker keeps for one assigned partition: its cases, their two indexes and progress.
 
 A partition number covers the same partition of both input topics and of the state changelog
 (they are co-partitioned). Time for firing (`fire_time`) follows the replay-safety rule: when
@@ -9,16 +9,23 @@ ahead of the wall clock, and nothing at all before a record of every lagging par
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from monitor.stream.deadlines import DeadlineIndex
-from monitor.stream.due_index import DueIndex
+from monitor.core.case import CaseState, Engine
+from monitor.stream.codec import decode_state
+from monitor.stream.deadlines import DUE_BIAS, DeadlineIndex, due_bytes
+from monitor.stream.due_index import STAGES, BoardClock, DueIndex, clock_entries, entry_keys, pack_clocks
 from monitor.stream.store import CaseStore, MemoryStore
+from monitor.stream.table import split, stored_value
 
 
 @dataclass
 class PartitionState:
-    """Cases (encoded state by case_id), timers and read progress of one partition number."""
+    """Cases (by case_id, their stored value: `stream/table.py`), timers and read progress of one partition number.
+
+    `store`, `disarm` and `rebuild` change the cases and keep both indexes in step with them.
+    """
 
     number: int
     cases: CaseStore = field(default_factory=MemoryStore)
@@ -39,6 +46,83 @@ class PartitionState:
     lagging: set[str] = field(default_factory=set)
     #: case_id -> encoded state (None = tombstone) not yet written to the changelog.
     dirty: dict[str, bytes | None] = field(default_factory=dict)
+
+    def store(self, case_id: str, raw: bytes | None, encoded: bytes | None, next_due: int | None,
+              clocks: Sequence[BoardClock] | None, popped: bool = False) -> None:
+        """Store a case's new state and file it in both indexes.
+
+        `raw`: the case's stored value before (None: a new case). `encoded`: its new state (None:
+        the case is dropped, with a tombstone). `next_due`: its next timer. `clocks`: its board
+        clocks (`clock_entries`), or None when the state is the one `raw` holds (`holds_state`;
+        `encoded` is then not read). `popped`: its timer was taken out of the index
+        (`index.pop_due`) since it was stored. A changed state is queued for the changelog.
+        """
+        if raw is None:
+            filed, old_clocks = b"", b""
+        else:
+            state_end, filed, old_clocks = split(raw)
+        due = b"" if next_due is None else (next_due + DUE_BIAS).to_bytes(8, "big")   # deadlines.due_bytes
+        if encoded is None:
+            if raw is not None:
+                self.cases.pop(case_id)
+                self.dirty[case_id] = None
+            due = packed = b""
+        elif clocks is None:   # same state: only the timer may have moved
+            assert raw is not None, "a new case has its clocks computed"
+            if due == filed and not popped:
+                return
+            packed = old_clocks
+            self.cases[case_id] = stored_value(raw[:state_end], due, packed)
+        else:
+            packed = pack_clocks(clocks)
+            self.dirty[case_id] = encoded
+            self.cases[case_id] = stored_value(encoded, due, packed)
+        if packed != old_clocks:
+            self.board.move(case_id, old_clocks, packed)
+        if due != filed or popped:
+            cid = case_id.encode()
+            if filed and not popped:
+                self.index.discard(filed + cid)
+            if due:
+                self.index.add(due + cid)
+
+    def disarm(self, case_id: str, raw: bytes) -> None:
+        """Record that a case whose timer was popped (`index.pop_due`) has none now."""
+        state_end, _, clocks = split(raw)
+        self.cases[case_id] = stored_value(raw[:state_end], b"", clocks)
+
+    def rebuild(self, engine: Engine, take_states: Callable[[Iterable[CaseState]], None] | None = None) -> None:
+        """File every case of a freshly restored table (changelog values, no index keys yet) in both indexes.
+
+        Each state is decoded once: `take_states`, when given, is handed the decoded states as
+        they are filed (the worker's case gauges count them in the same pass).
+        """
+        timers: list[bytes] = []
+        board: dict[str, list[bytes]] = {stage: [] for stage in STAGES}
+
+        def filing() -> Iterator[CaseState]:
+            next_due, cases = engine.next_due, self.cases
+            for case_id, raw in cases.items():
+                state = decode_state(raw)
+                due = next_due(state)
+                clocks = pack_clocks(clock_entries(engine, state))
+                if due is None:
+                    cases[case_id] = stored_value(raw, b"", clocks)
+                else:
+                    due_key = due_bytes(due)
+                    cases[case_id] = stored_value(raw, due_key, clocks)
+                    timers.append(due_key + case_id.encode())   # timer_key
+                for stage, key in entry_keys(case_id, clocks):
+                    board[stage].append(key)
+                yield state
+
+        states = filing()
+        if take_states is not None:
+            take_states(states)
+        for _ in states:   # whatever the taker left
+            pass
+        self.index.bulk_load(timers)
+        self.board.bulk_load(board)
 
     def position(self, inputs: tuple[str, ...]) -> tuple[int, ...]:
         """The input position the partition's state reflects: next offset to read per input topic."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Iterable, Mapping
@@ -45,17 +46,19 @@ from monitor.core.events import (
 from monitor.core.policy import Catalog, bundled_catalog, load_catalog
 from monitor.observe.metrics import case_footprint
 from monitor.runtime import kafka as kafka_clients
+from monitor.runtime.heap import trim_heap
 from monitor.runtime.topics import TopicsError
 from monitor.stream.batching import send_batched
 from monitor.stream.changelog import POSITION_HEADER, encode_position, restore
 from monitor.stream.clock import US_PER_S, Clock, ScaledClock, WallClock
-from monitor.stream.codec import decode_key, decode_state, encode_key, encode_sla_event, encode_state, record_source
+from monitor.stream.codec import decode_key, encode_key, encode_sla_event, encode_state, record_source
 from monitor.stream.config import WorkerConfig
 from monitor.stream.dead_letter import dead_letter_record
-from monitor.stream.due_index import Entry, clock_entries
+from monitor.stream.due_index import clock_entries
 from monitor.stream.observer import NullObserver, WorkerObserver
 from monitor.stream.partition import PartitionState
-from monitor.stream.store import CaseStore, open_store
+from monitor.stream.store import open_store
+from monitor.stream.table import decode_stored, holds_state
 from monitor.stream.topics import check_copartitioned
 
 log = structlog.get_logger("monitor.stream.worker")
@@ -82,6 +85,10 @@ MEMBERSHIP_CHECK_TIMEOUT_S = 10.0
 TOPIC_CHECK_INTERVAL_S = 10.0
 #: Seconds between two log lines repeating a topic problem.
 TOPIC_PROBLEM_LOG_EVERY_S = 60.0
+#: Records handled after which the next idle loop turn returns the freed C heap to the system.
+TRIM_AFTER_RECORDS = 20_000
+#: A turn is idle when it waited at least this long for records and none came.
+IDLE_TURN_S = 0.1
 
 
 Output = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
@@ -161,6 +168,7 @@ class Worker:
         self.tick_max_s = 0.0
         #: Input records handled since start (any outcome).
         self.records_handled = 0
+        self._records_at_trim = 0
         #: Times this worker found it had lost its partitions and dropped their unwritten work.
         self.fenced_count = 0
         #: Why the topics are not usable (missing, partition count changed), or None; for /readyz.
@@ -244,6 +252,8 @@ class Worker:
             wait_s = min(max(0.0, next_tick - time.monotonic()), self._timer_wait_s(), MAX_IDLE_WAIT_S)
             batch = await self._consumer.getmany(timeout_ms=math.ceil(wait_s * 1000),
                                                  max_records=self.config.max_batch_records)
+            if not batch:
+                self._on_idle(wait_s)
             async with self._lock:
                 if self._failure is not None:
                     raise self._failure
@@ -337,7 +347,7 @@ class Worker:
             return "dead_letter"
         case_id = event.case_id
         raw = part.cases.get(case_id)
-        state = decode_state(raw) if raw is not None else None
+        state = decode_stored(raw) if raw is not None else None
         duplicate = state is not None and event.event_id in state.seen
         before = self._footprint(state)
         step = self.engine.apply(state, event, part.apply_time(wall), emitted_at=wall)
@@ -367,7 +377,8 @@ class Worker:
         """Queue the step's outputs and dead letters, store its state, update the case's timer."""
         # Encode first: if anything here raises, nothing of the step has been queued yet.
         encoded = encode_state(step.state) if step.state is not None else None
-        board = clock_entries(self.engine, step.state, case_id) if encoded is not None and encoded != raw else None
+        changed = encoded is not None and (raw is None or not holds_state(raw, encoded))
+        clocks = clock_entries(self.engine, step.state) if changed else None
         for event in step.emitted:
             key, value, headers, body = encode_sla_event(event)
             self._outbox.append((self.config.topics.output_for(event.topic_kind), key, value, headers))
@@ -376,19 +387,7 @@ class Worker:
                 self.observer.on_fire_delay((wall - event.at) / 1_000_000)
         for rejection in step.rejections:
             self._dead_letter(rejection, wall)
-        if encoded is None:   # the step dropped the case
-            if raw is not None:
-                part.cases.pop(case_id)
-                part.dirty[case_id] = None
-            part.index.set(case_id, None)
-            part.board.set(case_id, ())
-        else:
-            if encoded != raw:
-                part.cases[case_id] = encoded
-                part.dirty[case_id] = encoded
-            if board is not None:
-                part.board.set(case_id, board)
-            part.index.set(case_id, step.next_due_us)
+        part.store(case_id, raw, encoded, step.next_due_us, clocks, popped=timer)   # encoded None: the case is dropped
         if self._track_cases:
             self.observer.move_case(part.number, before, self._footprint(step.state))
 
@@ -428,12 +427,13 @@ class Worker:
                     raw = part.cases.get(case_id)
                     if raw is None:
                         continue
-                    state = decode_state(raw)
+                    state = decode_stored(raw)
                     before = self._footprint(state)
                     try:
                         step = self.engine.tick(state, fire_at, emitted_at=wall)
                     except Exception:  # leave the case without a timer rather than fail every tick
                         log.exception("engine failed on a timer", case_id=case_id, partition=part.number)
+                        part.disarm(case_id, raw)
                         continue
                     if step.next_due_us is not None and step.next_due_us <= fire_at:
                         # Engine.tick promises a next due instant after `fire_at`; one at or before it
@@ -750,6 +750,8 @@ class Worker:
                 part.base_offsets = await self._committed_offsets(number)
                 self.partitions[number] = part
             self.recovered = True
+            if new:
+                self._trim_heap()
             log.info("partitions assigned", partitions=sorted(numbers), restored=new,
                      cases=sum(len(p.cases) for p in restored.values()),
                      seconds=round(time.monotonic() - started, 3))
@@ -778,25 +780,28 @@ class Worker:
             await restore(self._restorer, self.config.topics.changelog, {n: p.cases for n, p in parts.items()},
                           read_committed=self.exactly_once, timeout_s=self.config.restore_timeout_seconds)
             for part in parts.values():
-                board: list[Entry] = []
-                part.index.bulk_load(self._due_entries(part.cases, board))
-                part.board.bulk_load(board)
-                self.observer.rebuild_partition(part.number, (decode_state(raw) for raw in part.cases.values())
-                                                if self._track_cases else ())
+                if self._track_cases:
+                    part.rebuild(self.engine, functools.partial(self.observer.rebuild_partition, part.number))
+                else:
+                    part.rebuild(self.engine)
+                    self.observer.rebuild_partition(part.number, ())
         except BaseException:
             for part in parts.values():
                 part.cases.close()
             raise
         return parts
 
-    def _due_entries(self, cases: CaseStore, board: list[Entry]) -> Iterable[tuple[str, int]]:
-        next_due = self.engine.next_due
-        for case_id, raw in cases.items():
-            state = decode_state(raw)
-            board.extend(clock_entries(self.engine, state, case_id))
-            due = next_due(state)
-            if due is not None:
-                yield case_id, due
+    def _on_idle(self, waited_s: float) -> None:
+        """A fetch returned nothing: after a wait of at least IDLE_TURN_S that followed a burst of records, trim the heap."""
+        if waited_s >= IDLE_TURN_S and self.records_handled - self._records_at_trim >= TRIM_AFTER_RECORDS:
+            self._trim_heap()
+
+    def _trim_heap(self) -> None:
+        """Return the C heap freed by a burst of records or a restore to the system (`runtime/heap.py`)."""
+        self._records_at_trim = self.records_handled
+        began = time.perf_counter()
+        if trim_heap():
+            log.info("freed heap memory returned to the system", seconds=round(time.perf_counter() - began, 3))
 
     # ------------------------------------------------------------------ queries
 
@@ -823,7 +828,7 @@ class Worker:
             raw = part.cases.get(case_id)
             if raw is not None:
                 try:
-                    view = self.engine.describe(decode_state(raw), self.clock.now_us())
+                    view = self.engine.describe(decode_stored(raw), self.clock.now_us())
                 except Exception as exc:  # a state the engine cannot describe still answers
                     log.error("case view failed", case_id=case_id, error=type(exc).__name__)
                     view = {"case_id": case_id, "known": True, "error": f"cannot describe: {type(exc).__name__}"}

@@ -34,5 +34,5 @@ def add_case(engine: Engine, part: PartitionState, case_id: str, created_us: int
     assert step.state is not None
     step = engine.tick(step.state, now_us)
     assert step.state is not None
-    part.cases[case_id] = encode_state(step.state)
-    part.board.set(case_id, clock_entries(engine, step.state, case_id))
+    part.store(case_id, part.cases.get(case_id), encode_state(step.state), engine.next_due(step.state),
+               clock_entries(engine, step.state))

@@ -88,6 +88,24 @@ def test_cursor_pages_through_everything_once_in_order() -> None:
     assert seen == ["LATE-2", "LATE-1", "RISK", "FRESH", "HOURS"]
 
 
+def test_clocks_due_at_the_same_instant_page_in_case_id_order_whatever_the_characters() -> None:
+    """Ties on the due instant are ordered by case id as strings compare (prefixes, NUL, non-ASCII), across partitions."""
+    eng = engine()
+    ids = ["B", "A", "AB", "A\x00", "A\x00B", "Ä", "a", "A\x01", "\U0001f600", "AA"]
+    parts = [PartitionState(0), PartitionState(1)]
+    for n, case_id in enumerate(ids):
+        add_case(eng, parts[n % 2], case_id, NOON - 10 * MINUTE, NOON)     # all due at the same instant
+    for limit in (1, 3):
+        seen, cursor = [], ""
+        while True:
+            items, more = _page(f"state=running&limit={limit}{'&cursor=' + cursor if cursor else ''}", parts)
+            seen += [i["case_id"] for i in items]
+            if more is None:
+                break
+            cursor = encode_cursor(more)
+        assert seen == sorted(ids)
+
+
 def test_a_rare_filter_answers_within_the_visit_bound_and_the_cursor_continues() -> None:
     parts = _partitions()
     items, more = _page("state=running&customer=globex", parts, max_visits=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monitor.stream.deadlines import timer_key
 from monitor.stream.partition import PartitionState
 
 WALL = 1_000_000_000
@@ -36,23 +37,24 @@ def test_stream_time_never_runs_ahead_of_the_wall_clock() -> None:
 def test_timer_wait_is_the_time_to_the_earliest_due_instant() -> None:
     part = PartitionState(0)
     assert part.timer_wait_us(WALL) is None                 # no timers
-    part.index.set("C-1", WALL + 700)
-    part.index.set("C-2", WALL + 300)
+    part.index.add(timer_key("C-1", WALL + 700))
+    part.index.add(timer_key("C-2", WALL + 300))
     assert part.timer_wait_us(WALL) == 300
     assert part.timer_wait_us(WALL + 300) == 0
     assert part.timer_wait_us(WALL + 900) == 0
-    part.index.set("C-2", None)
+    part.index.discard(timer_key("C-2", WALL + 300))
     assert part.timer_wait_us(WALL) == 700
 
 
 def test_lagging_partition_waits_for_input_not_for_time() -> None:
     part = PartitionState(0, lagging={"created"})
-    part.index.set("C-1", 400)
+    part.index.add(timer_key("C-1", 400))
     assert part.timer_wait_us(WALL) is None                 # nothing read yet: no stream time
     part.observe("created", 300)
     assert part.timer_wait_us(WALL) is None                 # only input moves stream time to 400
     part.observe("created", 500)
     assert part.timer_wait_us(WALL) == 0
-    part.index.set("C-1", WALL + 50)
+    part.index.discard(timer_key("C-1", 400))
+    part.index.add(timer_key("C-1", WALL + 50))
     part.observe("created", WALL + 10)                      # stream time ahead: the wall clock limits
     assert part.timer_wait_us(WALL) == 50

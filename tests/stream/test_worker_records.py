@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from monitor.core.case import Engine, Step
 from monitor.core.events import CaseCreated, CaseUpdated
 from monitor.stream.clock import WallClock
-from monitor.stream.codec import decode_state
 from monitor.stream.config import WorkerConfig
 from monitor.stream.partition import PartitionState
+from monitor.stream.table import decode_stored, stored_value
 from monitor.stream.worker import Worker, load_engine
 
 CONFIG = WorkerConfig(web_port=0)
@@ -131,7 +131,7 @@ def test_a_state_the_engine_cannot_describe_still_answers() -> None:
                                      "created_at": 253_402_300_000_000_000,
                                      "clocks": {"first_response": {"metric": "first_response", "cycle": 1,
                                                                    "started_at": 253_402_300_000_000_000}}}))
-    part.cases["X"] = orjson.dumps(state)
+    part.cases["X"] = stored_value(orjson.dumps(state), b"", b"")
     view = worker.case("X")
     assert view is not None and view["case_id"] == "X" and "error" in view
 
@@ -168,7 +168,7 @@ def test_no_bytes_make_the_worker_raise(values: list[bytes], keys: list[bytes | 
         assert key is None or isinstance(key, bytes)
     for case_id, raw in part.cases.items():
         case_id.encode()
-        decode_state(raw)          # every stored state reads back
+        decode_stored(raw)         # every stored state reads back
 
 
 # ---------------------------------------------------------------------- retention

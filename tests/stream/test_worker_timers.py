@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.core.case import Engine, Step
+from monitor.stream.deadlines import timer_key
+from monitor.stream.table import index_keys
 from monitor.stream.worker import STUCK_TIMER_RETRY_US, load_engine
 from tests.stream.test_worker_records import CONFIG, CREATED, created, make, record
 
@@ -22,7 +24,12 @@ def test_a_timer_re_armed_at_its_own_instant_waits_instead_of_spinning() -> None
     worker, _, part = make(StuckEngine(base.catalog))
     part.lagging.clear()  # caught up: timers fire on the wall clock
     worker._process(CREATED, [record(0, created())])
-    part.index.set("C1", worker.clock.now_us() - 1)  # its timer is due now
+    raw = part.cases.get("C1")
+    assert raw is not None
+    filed = index_keys(raw)[0]
+    assert filed is not None
+    part.index.discard(timer_key("C1", filed))
+    part.index.add(timer_key("C1", worker.clock.now_us() - 1))  # its timer is due now
     assert worker._timer_wait_s() == 0
 
     worker._tick()
