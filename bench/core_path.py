@@ -62,7 +62,7 @@ def core_pass(engine: Engine, feed: list[tuple[str, str, bytes]], now_us: int) -
             emitted += 1
         if step.state is not None:
             table[case_id] = encode_state(step.state)
-            clock_entries(engine, step.state, case_id)
+            clock_entries(engine, step.state)
     return emitted
 
 
