@@ -127,7 +127,8 @@ class DueIndex:
         """Replace a case's packed clocks `old` (what it was last filed with) by `new` (empty: none)."""
         if old == new:
             return
-        lists, cid = self._lists, case_part(case_id)
+        lists = self._lists
+        cid = case_part(case_id) if "\x00" in case_id else case_id.encode() + _TERMINATOR
         if len(old) == CLOCK_BYTES:   # the common case: one clock
             lists[STAGES[old[9]]].discard(old[:8] + cid + old[8:9])
         else:

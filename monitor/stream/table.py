@@ -62,9 +62,13 @@ def index_keys(stored: bytes) -> tuple[int | None, list[BoardClock]]:
 
 def holds_state(stored: bytes, encoded: bytes) -> bool:
     """Whether a stored value's state is exactly `encoded` (no copy made)."""
-    return state_length(stored) == len(encoded) and stored.startswith(encoded)
+    if not stored.startswith(encoded):
+        return False
+    trailer = stored[-1]   # state_length, inlined: this runs for every record
+    return len(stored) - 1 - CLOCK_BYTES * (trailer >> 1) - 8 * (trailer & 1) == len(encoded)
 
 
 def decode_stored(stored: bytes) -> CaseState:
     """The CaseState of a stored value; ValueError when its state cannot be read."""
-    return decode_state(stored[:state_length(stored)])
+    trailer = stored[-1]   # state_length, inlined: this runs for every record
+    return decode_state(stored[:len(stored) - 1 - CLOCK_BYTES * (trailer >> 1) - 8 * (trailer & 1)])
