@@ -6,8 +6,9 @@ its four priorities and regions, half agent responses that stop the clock and em
 Each record goes through the steps the worker takes: parse_event, decode_state, Engine.apply,
 encode_state, the board's clock_entries, and encode_sla_event for every SLA event. All creates
 come first, then all responses (`--cases` of each); with `--responses-first` the other way round,
-so every response is held for its case until the create applies it. The baseline in the same run is a JSON
-passthrough of the same values (orjson loads + dumps), the least any JSON worker does per record.
+so every response is held for its case until the create applies it. The baseline in the same run
+is a JSON passthrough of the same values (orjson loads + dumps), the least any JSON worker does
+per record.
 
     python bench/core_path.py [--cases N] [--repeat R] [--responses-first]
 
