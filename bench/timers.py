@@ -2,8 +2,9 @@
 
 1. N open cases (24x7, 30-day target: never due during the run) are written to case-created and
    consumed by one `monitor worker` subprocess (metrics on, at-least-once).
-2. rss_mib: resident memory of that worker process once it holds all N cases; idle_cpu_pct: its
-   CPU use (percent of one core) over the next IDLE_WINDOW_S seconds, with no input and no timer due.
+2. rss_mib: resident memory of that worker process once it holds all N cases (rss_peak_mib: the
+   highest it was while loading); idle_cpu_pct: its CPU use (percent of one core) over the next
+   IDLE_WINDOW_S seconds, with no input and no timer due.
 3. K more cases are created whose breach is due 3-13 s later; fire delay = the time a breach
    record is read from sla-breaches minus its `at` (includes produce and fetch latency). The
    reader fetches with fetch_max_wait_ms 20 (--reader-fetch-wait-ms): tansu answers a fetch with
@@ -11,7 +12,8 @@
    default of 500 ms the reader alone adds up to half a second to every figure.
 4. The worker is stopped (SIGTERM) and a second one started: recovery_s = from its spawn to its
    "partitions assigned" log line (process start, group join, changelog restore, index rebuild);
-   restore_s = the restore and rebuild alone, as the worker logs it.
+   restore_s = the restore and rebuild alone, as the worker logs it; rss_after_recovery_mib and
+   recovery_peak_mib: its resident memory then, and the highest it was during the restore.
 Tick cost (mean and worst tick, seconds) comes from the first worker's "worker stopped" log line.
 
     python bench/timers.py [--quick] [--cases N]
@@ -69,12 +71,12 @@ P2 = { calendar = "24x7", target = "60s" }
 """
 
 
-def rss_mib(pid: int) -> float:
-    """Resident set size of a process in MiB."""
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """Resident set size of a process in MiB (field VmHWM: the highest it has been)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -179,7 +181,7 @@ async def run(bootstrap: str, cases: int, timers: int, workdir: Path, reader_wai
             await asyncio.sleep(0.25)
         load_s = time.perf_counter() - began
         await asyncio.sleep(1.0)
-        rss = rss_mib(first.pid)
+        rss, rss_peak = rss_mib(first.pid), rss_mib(first.pid, "VmHWM")
         cpu_before, idle_began = cpu_seconds(first.pid), time.perf_counter()
         await asyncio.sleep(IDLE_WINDOW_S)
         idle_cpu_pct = 100 * (cpu_seconds(first.pid) - cpu_before) / (time.perf_counter() - idle_began)
@@ -213,7 +215,7 @@ async def run(bootstrap: str, cases: int, timers: int, workdir: Path, reader_wai
         second = spawn(env, log2)
         assigned = await wait_log(log2, "partitions assigned", 300)
         recovery_s = time.perf_counter() - spawned
-        rss_after_recovery = rss_mib(second.pid)
+        rss_after_recovery, recovery_peak = rss_mib(second.pid), rss_mib(second.pid, "VmHWM")
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=150)
     finally:
@@ -224,6 +226,7 @@ async def run(bootstrap: str, cases: int, timers: int, workdir: Path, reader_wai
     return {
         "bench": "timers", "cases": cases, "timers": timers, "timers_fired": len(delays), "partitions": PARTITIONS,
         "rss_mib": round(rss, 1), "idle_cpu_pct": round(idle_cpu_pct, 2), "rss_after_recovery_mib": round(rss_after_recovery, 1),
+        "rss_peak_mib": round(rss_peak, 1), "recovery_peak_mib": round(recovery_peak, 1),
         "load_s": round(load_s, 2), "load_per_s": round(cases / load_s), "fill_s": round(fill_s, 2),
         "tick_mean_s": stopped.get("tick_mean_s"), "tick_max_s": stopped.get("tick_max_s"), "ticks": stopped.get("ticks"),
         "fire_delay_p50_s": round(percentile(delays, 0.5), 3) if delays else None,

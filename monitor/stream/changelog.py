@@ -71,6 +71,7 @@ async def restore(restorer: AIOKafkaConsumer, topic: str, stores: Mapping[int, C
     tps = [TopicPartition(topic, number) for number in stores]
     kept: dict[int, dict[str, Position | None]] = {number: {} for number in stores}
     highest: dict[int, Position] = {}
+    last_position: dict[int, Position | None] = {}
     stale = 0
     read = 0
     began = last_log = time.monotonic()
@@ -90,12 +91,19 @@ async def restore(restorer: AIOKafkaConsumer, topic: str, stores: Mapping[int, C
             batch = await restorer.getmany(*remaining, timeout_ms=200, max_records=50_000)
             for tp, records in batch.items():
                 cases, positions = stores[tp.partition], kept[tp.partition]
+                previous = last_position.get(tp.partition)
                 read += len(records)
                 for record in records:
                     case_id = decode_key(record.key)
                     if case_id is None:
                         continue
                     position = decode_position(record.headers)
+                    if position is not None:
+                        # The records of one turn are written together and share a position: keep one
+                        # tuple for all of them (a million cases would otherwise hold a million copies).
+                        if position == previous:
+                            position = previous
+                        previous = position
                     if is_behind(position, positions.get(case_id)):
                         stale += 1
                         continue
@@ -106,6 +114,7 @@ async def restore(restorer: AIOKafkaConsumer, topic: str, stores: Mapping[int, C
                         cases.pop(case_id)
                     else:
                         cases[case_id] = record.value
+                last_position[tp.partition] = previous
             for tp in list(remaining):
                 end = restorer.last_stable_offset(tp) if read_committed else restorer.highwater(tp)
                 if end is not None and await restorer.position(tp) >= end:

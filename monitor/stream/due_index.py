@@ -31,7 +31,7 @@ from sortedcontainers import SortedList
 
 from monitor.core.case import CaseState, Engine
 from monitor.core.policy import METRICS
-from monitor.stream.deadlines import due_bytes, due_from_bytes
+from monitor.stream.deadlines import DUE_BIAS, due_bytes, due_from_bytes
 
 #: Stages a board entry is filed under: no threshold emitted, a warning emitted, the breach emitted.
 OK, AT_RISK, BREACHED = "ok", "at_risk", "breached"
@@ -50,6 +50,8 @@ _CLOCK_CODES = {(metric, stage): bytes((code, index)) for metric, code in METRIC
                 for index, stage in enumerate(STAGES)}
 #: Bytes of one packed clock.
 CLOCK_BYTES = 10
+#: Clocks a case's value can carry (`stream/table.py`: the trailer byte counts them in 7 bits).
+MAX_CLOCKS = 127
 _TERMINATOR = b"\x00"
 
 
@@ -68,11 +70,13 @@ def case_part(case_id: str) -> bytes:
 
 
 def pack_clocks(clocks: Sequence[BoardClock]) -> bytes:
-    """A case's board clocks as bytes (10 per clock: due instant, metric code, stage code)."""
+    """A case's board clocks as bytes (10 per clock: due instant, metric code, stage code); at most MAX_CLOCKS."""
     if len(clocks) == 1:
         due, metric, stage = clocks[0]
-        return due_bytes(due) + _CLOCK_CODES[metric, stage]
-    return b"".join(due_bytes(due) + _CLOCK_CODES[metric, stage] for due, metric, stage in clocks)
+        return (due + DUE_BIAS).to_bytes(8, "big") + _CLOCK_CODES[metric, stage]   # due_bytes, inlined
+    if len(clocks) > MAX_CLOCKS:
+        raise ValueError(f"a case with {len(clocks)} running clocks (at most {MAX_CLOCKS})")
+    return b"".join([due_bytes(due) + _CLOCK_CODES[metric, stage] for due, metric, stage in clocks])
 
 
 def unpack_clocks(packed: bytes) -> list[BoardClock]:

@@ -9,15 +9,15 @@ ahead of the wall clock, and nothing at all before a record of every lagging par
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from monitor.core.case import CaseState, Engine
 from monitor.stream.codec import decode_state
-from monitor.stream.deadlines import DUE_BIAS, DeadlineIndex, due_bytes
-from monitor.stream.due_index import STAGES, BoardClock, DueIndex, clock_entries, entry_keys, pack_clocks
+from monitor.stream.deadlines import DeadlineIndex, due_bytes
+from monitor.stream.due_index import STAGES, DueIndex, clock_entries, entry_keys, pack_clocks
 from monitor.stream.store import CaseStore, MemoryStore
-from monitor.stream.table import split, stored_value
+from monitor.stream.table import split, store_case, stored_value
 
 
 @dataclass
@@ -47,44 +47,8 @@ class PartitionState:
     #: case_id -> encoded state (None = tombstone) not yet written to the changelog.
     dirty: dict[str, bytes | None] = field(default_factory=dict)
 
-    def store(self, case_id: str, raw: bytes | None, encoded: bytes | None, next_due: int | None,
-              clocks: Sequence[BoardClock] | None, popped: bool = False) -> None:
-        """Store a case's new state and file it in both indexes.
-
-        `raw`: the case's stored value before (None: a new case). `encoded`: its new state (None:
-        the case is dropped, with a tombstone). `next_due`: its next timer. `clocks`: its board
-        clocks (`clock_entries`), or None when the state is the one `raw` holds (`holds_state`;
-        `encoded` is then not read). `popped`: its timer was taken out of the index
-        (`index.pop_due`) since it was stored. A changed state is queued for the changelog.
-        """
-        if raw is None:
-            filed, old_clocks = b"", b""
-        else:
-            state_end, filed, old_clocks = split(raw)
-        due = b"" if next_due is None else (next_due + DUE_BIAS).to_bytes(8, "big")   # deadlines.due_bytes
-        if encoded is None:
-            if raw is not None:
-                self.cases.pop(case_id)
-                self.dirty[case_id] = None
-            due = packed = b""
-        elif clocks is None:   # same state: only the timer may have moved
-            assert raw is not None, "a new case has its clocks computed"
-            if due == filed and not popped:
-                return
-            packed = old_clocks
-            self.cases[case_id] = stored_value(raw[:state_end], due, packed)
-        else:
-            packed = pack_clocks(clocks)
-            self.dirty[case_id] = encoded
-            self.cases[case_id] = stored_value(encoded, due, packed)
-        if packed != old_clocks:
-            self.board.move(case_id, old_clocks, packed)
-        if due != filed or popped:
-            cid = case_id.encode()
-            if filed and not popped:
-                self.index.discard(filed + cid)
-            if due:
-                self.index.add(due + cid)
+    #: Store a case's new state and file it in both indexes (`table.store_case`).
+    store = store_case
 
     def disarm(self, case_id: str, raw: bytes) -> None:
         """Record that a case whose timer was popped (`index.pop_due`) has none now."""

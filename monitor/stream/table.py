@@ -19,24 +19,75 @@ rejects the trailing bytes).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from monitor.core.case import CaseState
 from monitor.stream.codec import decode_state
-from monitor.stream.deadlines import due_from_bytes
-from monitor.stream.due_index import CLOCK_BYTES, BoardClock, unpack_clocks
-
-#: Board clocks one value can carry (the trailer's 7 bits).
-MAX_CLOCKS = 127
+from monitor.stream.deadlines import DUE_BIAS, DeadlineIndex, due_from_bytes
+from monitor.stream.due_index import CLOCK_BYTES, BoardClock, DueIndex, pack_clocks, unpack_clocks
+from monitor.stream.store import CaseStore
 
 
+class Table(Protocol):
+    """What `store_case` changes: a partition's cases, changelog queue and indexes (`PartitionState`)."""
+
+    cases: CaseStore
+    dirty: dict[str, bytes | None]
+    index: DeadlineIndex
+    board: DueIndex
+
+#: Trailer byte -> the one-byte bytes object.
 _TRAILERS = [bytes((n,)) for n in range(256)]
 
 
 def stored_value(encoded: bytes, due: bytes, clocks: bytes) -> bytes:
     """The table value of a case: its encoded state, its next due (`due_bytes`, or b"" for none), its packed clocks."""
-    count = len(clocks) // CLOCK_BYTES
-    if count > MAX_CLOCKS:
-        raise ValueError(f"a case with {count} running clocks (at most {MAX_CLOCKS})")
-    return encoded + due + clocks + _TRAILERS[(count << 1) | (len(due) == 8)]
+    return encoded + due + clocks + _TRAILERS[(len(clocks) // CLOCK_BYTES << 1) | (len(due) == 8)]
+
+
+def store_case(part: Table, case_id: str, raw: bytes | None, encoded: bytes | None, next_due: int | None,
+               clocks: Sequence[BoardClock] | None, popped: bool = False) -> None:
+    """Store a case's new state in a partition's table and file it in both indexes (`PartitionState.store`).
+
+    `raw`: the case's stored value before (None: a new case). `encoded`: its new state (None:
+    the case is dropped, with a tombstone). `next_due`: its next timer. `clocks`: its board
+    clocks (`clock_entries`), or None when the state is the one `raw` holds (`holds_state`;
+    `encoded` is then not read). `popped`: its timer was taken out of the index
+    (`index.pop_due`) since it was stored. A changed state is queued for the changelog.
+    Runs for every record: the layout is read and written here without helper calls.
+    """
+    if raw is None:
+        filed = old_clocks = b""
+    else:
+        trailer = raw[-1]
+        clocks_at = len(raw) - 1 - CLOCK_BYTES * (trailer >> 1)
+        state_end = clocks_at - 8 * (trailer & 1)
+        filed, old_clocks = raw[state_end:clocks_at], raw[clocks_at:-1]
+    due = b"" if next_due is None else (next_due + DUE_BIAS).to_bytes(8, "big")   # deadlines.due_bytes
+    if encoded is None:
+        if raw is not None:
+            part.cases.pop(case_id)
+            part.dirty[case_id] = None
+        due = packed = b""
+    elif clocks is None:   # same state: only the timer may have moved
+        assert raw is not None, "a new case has its clocks computed"
+        if due == filed and not popped:
+            return
+        packed = old_clocks
+        part.cases[case_id] = stored_value(raw[:state_end], due, packed)
+    else:
+        packed = pack_clocks(clocks)
+        part.dirty[case_id] = encoded
+        part.cases[case_id] = encoded + due + packed + _TRAILERS[(len(packed) // CLOCK_BYTES << 1) | (due != b"")]
+    if packed != old_clocks:
+        part.board.move(case_id, old_clocks, packed)
+    if due != filed or popped:
+        cid = case_id.encode()
+        if filed and not popped:
+            part.index.discard(filed + cid)
+        if due:
+            part.index.add(due + cid)
 
 
 def state_length(stored: bytes) -> int:

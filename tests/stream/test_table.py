@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from monitor.core.policy import METRICS
 from monitor.stream.codec import decode_state
-from monitor.stream.due_index import STAGES, BoardClock, pack_clocks
+from monitor.stream.due_index import MAX_CLOCKS, STAGES, BoardClock, pack_clocks
 from monitor.stream.partition import PartitionState
 from monitor.stream.store import open_store
-from monitor.stream.table import MAX_CLOCKS, decode_stored, holds_state, index_keys, split, stored_value
+from monitor.stream.table import decode_stored, holds_state, index_keys, split, stored_value
 from monitor.stream.worker import load_engine
 from tests.stream.test_store import KINDS
 from tests.stream.test_worker_records import CONFIG, CREATED, UPDATED, created, iso, make, record
