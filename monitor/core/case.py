@@ -324,12 +324,7 @@ class Engine:
         rule, coverage = self._rule_coverage(state, clock.metric)
         if rule is None or coverage is None:
             return 0
-        end = clock.stopped_at if clock.stopped_at is not None else until
-        paused = 0
-        for begin, stop in clock.pauses:
-            assert begin is not None
-            paused += coverage.covered_us(begin, stop if stop is not None else end)
-        return coverage.covered_us(clock.started_at, end) - paused
+        return _covered_elapsed(clock, coverage, until)
 
     def describe(self, state: CaseState, now: datetime | int) -> dict[str, Any]:
         """A JSON-able view of the case's SLA state at `now`: per metric its clock, due instant,
@@ -532,7 +527,7 @@ class Engine:
             return False
         clock.stopped_at = at
         rule, coverage = self._rule_coverage(state, metric)
-        elapsed = self.elapsed_us(state, clock, at)
+        elapsed = _covered_elapsed(clock, coverage, at) if rule is not None and coverage is not None else 0
         target = rule.target_seconds if rule is not None else None
         due = (self._crossing_at(clock, rule, coverage, rule.index(1.0))
                if rule is not None and coverage is not None and target is not None else None)
@@ -633,6 +628,16 @@ class Engine:
     def _reject(self, state: CaseState | None, event: InputEvent, reason: str, message: str) -> Step:
         rejection = Rejection(reason, message, event.event_id, event.case_id, event.source)
         return Step(state, rejections=[rejection], next_due_us=self.next_due(state) if state else None)
+
+
+def _covered_elapsed(clock: Clock, coverage: Coverage, until: int) -> int:
+    """Covered microseconds of a clock up to `until` (or its stop), pauses excluded."""
+    end = clock.stopped_at if clock.stopped_at is not None else until
+    paused = 0
+    for begin, stop in clock.pauses:
+        assert begin is not None
+        paused += coverage.covered_us(begin, stop if stop is not None else end)
+    return coverage.covered_us(clock.started_at, end) - paused
 
 
 def _late(elapsed_us: int, target_us: int, breach_sent: bool) -> bool:
