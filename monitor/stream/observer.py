@@ -22,8 +22,8 @@ class WorkerObserver(Protocol):
     def move_case(self, partition: int, before: Any, after: Any) -> None:
         """One case's footprint (`monitor.observe.metrics.case_footprint`) changed from `before` to `after`."""
 
-    def on_consumed(self, topic: str, outcome: str) -> None:
-        """One input record handled; outcome in applied | duplicate | dead_letter."""
+    def on_consumed(self, topic: str, outcome: str, count: int = 1) -> None:
+        """`count` input records handled with one outcome: applied | duplicate | dead_letter."""
 
     def on_dead_letter(self, reason: str) -> None:
         """One record written to the dead-letter topic."""
@@ -61,7 +61,7 @@ class NullObserver:
     def move_case(self, partition: int, before: Any, after: Any) -> None:
         """Ignore."""
 
-    def on_consumed(self, topic: str, outcome: str) -> None:
+    def on_consumed(self, topic: str, outcome: str, count: int = 1) -> None:
         """Ignore."""
 
     def on_dead_letter(self, reason: str) -> None:

@@ -312,16 +312,22 @@ class Worker:
         observer = self.observer
         wall = self.clock.now_us()
         newest_ts = 0
-        for record in records:
-            if record.timestamp and record.timestamp > newest_ts:
-                newest_ts = record.timestamp
-            try:
-                outcome = self._handle(part, tp, kind, record, wall)
-            except Exception as exc:  # no record may stop the worker: it becomes a dead letter
-                outcome = self._processing_error(tp, record, exc, wall)
-            observer.on_consumed(tp.topic, outcome)
-            # Only now, with the record's outcome queued for the same flush, may its offset be committed.
-            part.next_offsets[tp.topic] = record.offset + 1
+        outcomes: dict[str, int] = {}
+        next_offsets = part.next_offsets
+        try:
+            for record in records:
+                if record.timestamp and record.timestamp > newest_ts:
+                    newest_ts = record.timestamp
+                try:
+                    outcome = self._handle(part, tp, kind, record, wall)
+                except Exception as exc:  # no record may stop the worker: it becomes a dead letter
+                    outcome = self._processing_error(tp, record, exc, wall)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                # Only now, with the record's outcome queued for the same flush, may its offset be committed.
+                next_offsets[tp.topic] = record.offset + 1
+        finally:
+            for outcome, count in outcomes.items():
+                observer.on_consumed(tp.topic, outcome, count)
         self.records_handled += len(records)
         if newest_ts:
             observer.set_last_event_timestamp(newest_ts / 1000)

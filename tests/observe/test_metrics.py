@@ -287,3 +287,30 @@ def test_footprints_are_shared_and_equal_to_a_fresh_one() -> None:
     assert case_footprint(one) == CaseFootprint(
         ("adobe-enterprise", "P1", "emea"), (("adobe-enterprise", "P1", "first_response"),))
     assert case_footprint(one) != case_footprint(two)
+
+
+def test_held_increments_show_at_every_collection_including_a_restricted_one(
+    registry: CollectorRegistry, metrics: WorkerMetrics
+) -> None:
+    # Per-record series are applied when collected, never lost between two readings.
+    consumed = {"topic": "case-created", "outcome": "applied"}
+    metrics.on_consumed("case-created", "applied", 3)
+    assert registry.get_sample_value("sla_events_consumed_total", consumed) == 3
+    metrics.on_consumed("case-created", "applied")
+    restricted = registry.restricted_registry(["sla_events_consumed_total"])
+    assert [s.value for m in restricted.collect() for s in m.samples if s.labels == consumed] == [4]
+    assert value(registry, "sla_events_consumed_total", **consumed) == 4   # applied once, not twice
+    with pytest.raises(ValueError):
+        metrics.on_consumed("case-updated", "applied", -1)
+
+    engine = Engine(bundled_catalog())
+    state = engine.apply(None, parse_event("case-created", created("C-5")), T0).state
+    open_labels = {"plan": "adobe-enterprise", "priority": "P1", "region": "emea"}
+    metrics.move_case(0, NO_FOOTPRINT, case_footprint(state))
+    metrics.move_case(0, case_footprint(state), NO_FOOTPRINT)   # net change 0 before any reading
+    metrics.move_case(0, NO_FOOTPRINT, case_footprint(state))
+    assert registry.get_sample_value("sla_cases_open", open_labels) == 1
+    metrics.move_case(1, NO_FOOTPRINT, case_footprint(state))
+    metrics.forget_partition(1)   # revoked with its increment still held: the two cancel out
+    metrics.forget_partition(0)
+    assert registry.get_sample_value("sla_cases_open", open_labels) == 0

@@ -37,8 +37,8 @@ class Outcomes:
         self.consumed: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
 
-    def on_consumed(self, topic: str, outcome: str) -> None:
-        self.consumed[outcome] += 1
+    def on_consumed(self, topic: str, outcome: str, count: int = 1) -> None:
+        self.consumed[outcome] += count
 
     def on_dead_letter(self, reason: str) -> None:
         self.reasons[reason] += 1
