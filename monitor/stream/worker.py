@@ -1,7 +1,8 @@
 """`monitor worker`: the SLA engine on real topics.
 
 One asyncio task runs the loop: fetch a batch of input records, decode each into a core event
-(or a dead letter), apply it through the engine, fire the timers that are due, then flush: SLA
+(or a dead letter; case-created partitions of the batch before case-updated ones), apply it
+through the engine, fire the timers that are due, then flush: SLA
 events and dead letters first (awaited), then the changed case states to the changelog
 (awaited), then commit the input offsets. A crash anywhere replays from the last commit; the
 engine ignores events it already applied (by event_id) and emitted events carry deterministic
@@ -25,20 +26,22 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from monitor.core.case import CaseState, Engine, Step
+from monitor.core.case import Engine, Step
 from monitor.core.events import (
     FUTURE_TIMESTAMP,
     KEY_MISMATCH,
     PROCESSING_ERROR,
     TOPIC_CREATED,
     TOPIC_UPDATED,
+    CaseUpdated,
     Rejection,
     format_time,
     parse_event,
@@ -90,6 +93,27 @@ TRIM_AFTER_RECORDS = 20_000
 #: A turn is idle when it waited at least this long for records and none came.
 IDLE_TURN_S = 0.1
 
+
+
+
+class _SourceLater:
+    """The `source` a record's event is parsed with until something needs the real one (see _handle)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SOURCE_LATER"
+
+
+#: Stands for the record's source in its parsed event and rejections; never stored, never encoded.
+SOURCE_LATER = _SourceLater()
+
+_Sourced = TypeVar("_Sourced", CaseUpdated, Rejection)
+
+
+def with_source(item: _Sourced, source: dict[str, Any]) -> _Sourced:
+    """A copy of an update or a rejection that carries `source`."""
+    return msgspec.structs.replace(item, source=source)
 
 Output = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]
 #: (partition, case_id, encoded state or None for a tombstone, position header value)
@@ -262,8 +286,7 @@ class Worker:
                 if not await self._confirm_membership(time.monotonic() - turn_began):
                     batch = {}
                 turn_began = time.monotonic()
-                for tp, records in batch.items():
-                    self._process(tp, records)
+                self._process_batch(batch)
                 lag_check = time.monotonic() >= next_tick
                 if lag_check:
                     await self._refresh_lag()
@@ -304,6 +327,19 @@ class Worker:
 
     # ------------------------------------------------------------------ records
 
+    def _process_batch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
+        """Handle one fetch: the case-created partitions first, then the case-updated ones.
+
+        An update fetched together with its case's creation is then applied to the case, instead
+        of being held as an update for an unknown case (its bytes kept in a placeholder state) and
+        replayed when the creation follows. The order within each partition is kept.
+        """
+        for tp, records in sorted(batch.items(), key=self._updates_last):
+            self._process(tp, records)
+
+    def _updates_last(self, item: tuple[TopicPartition, list[Any]]) -> bool:
+        return self._kind[item[0].topic] == TOPIC_UPDATED
+
     def _process(self, tp: TopicPartition, records: list[Any]) -> None:
         part = self.partitions.get(tp.partition)
         if part is None:  # revoked between fetch and processing: the new owner reads it
@@ -335,59 +371,73 @@ class Worker:
     def _handle(self, part: PartitionState, tp: TopicPartition, kind: str, record: Any, wall: int) -> str:
         """Decode, check, apply and queue one input record; returns its consumed outcome."""
         value = record.value if record.value is not None else b""
-        source = record_source(tp.topic, tp.partition, record.offset, record.key, record.value)
-        event = parse_event(kind, value, source)
-        if not isinstance(event, Rejection):
-            if event.occurred_at > wall + self._max_skew_us:
-                event = Rejection(FUTURE_TIMESTAMP, f"occurred_at {format_time(event.occurred_at)} is more than "
-                                  f"{self.config.max_clock_skew_seconds:g}s after the worker's clock "
-                                  f"({format_time(wall)})", event.event_id, event.case_id, source)
-            elif decode_key(record.key) != event.case_id:
-                event = Rejection(KEY_MISMATCH, "the record key must be the case_id (UTF-8), so that all "
-                                  "events of a case land on the same partition",
-                                  event.event_id, event.case_id, source)
-            else:
-                part.observe(tp.topic, event.occurred_at)
+        key_case = decode_key(record.key)
+        raw = part.cases.get(key_case) if key_case is not None else None
+        # The record's source (where it came from and its bytes in base64) is built only for what
+        # carries it: a dead letter, or an update the engine may hold until its case exists.
+        held = kind == TOPIC_UPDATED and raw is None
+        event = parse_event(kind, value, self._source(tp, record) if held else SOURCE_LATER)
         if isinstance(event, Rejection):
-            self._dead_letter(event, wall)
-            return "dead_letter"
+            return self._reject_record(event, tp, record, wall)
+        if event.occurred_at > wall + self._max_skew_us:
+            return self._reject_record(Rejection(
+                FUTURE_TIMESTAMP, f"occurred_at {format_time(event.occurred_at)} is more than "
+                f"{self.config.max_clock_skew_seconds:g}s after the worker's clock ({format_time(wall)})",
+                event.event_id, event.case_id), tp, record, wall)
+        if key_case != event.case_id:
+            return self._reject_record(Rejection(
+                KEY_MISMATCH, "the record key must be the case_id (UTF-8), so that all events of a case land "
+                "on the same partition", event.event_id, event.case_id), tp, record, wall)
+        part.observe(tp.topic, event.occurred_at)
         case_id = event.case_id
-        raw = part.cases.get(case_id)
         state = decode_stored(raw) if raw is not None else None
-        duplicate = state is not None and event.event_id in state.seen
-        before = self._footprint(state)
+        if state is not None:
+            if event.event_id in state.seen:
+                return "duplicate"   # Engine.apply changes nothing for an event it already applied
+            if state.plan is None and isinstance(event, CaseUpdated):   # another update held for this unknown case
+                event = with_source(event, self._source(tp, record))
+        before = case_footprint(state) if self._track_cases else None
         step = self.engine.apply(state, event, part.apply_time(wall), emitted_at=wall)
+        rejected = False
+        if step.rejections:
+            step.rejections = [self._with_source(rejection, tp, record) for rejection in step.rejections]
+            rejected = any(rejection.event_id == event.event_id for rejection in step.rejections)
         self._absorb(part, case_id, raw, step, wall, before)
-        if duplicate:
-            return "duplicate"
-        if any(rejection.event_id == event.event_id for rejection in step.rejections):
-            return "dead_letter"
-        return "applied"
+        return "dead_letter" if rejected else "applied"
+
+    def _source(self, tp: TopicPartition, record: Any) -> dict[str, Any]:
+        """The `source` of an input record (what a dead letter and a held update carry)."""
+        return record_source(tp.topic, tp.partition, record.offset, record.key, record.value)
+
+    def _with_source(self, rejection: Rejection, tp: TopicPartition, record: Any) -> Rejection:
+        """The rejection of the record being handled with its source filled in (others unchanged)."""
+        if rejection.source is SOURCE_LATER:
+            return with_source(rejection, self._source(tp, record))
+        return rejection
+
+    def _reject_record(self, rejection: Rejection, tp: TopicPartition, record: Any, wall: int) -> str:
+        """Dead-letter the record being handled for this rejection (its source filled in)."""
+        self._dead_letter(with_source(rejection, self._source(tp, record)), wall)
+        return "dead_letter"
 
     def _processing_error(self, tp: TopicPartition, record: Any, exc: Exception, wall: int) -> str:
         """Dead-letter a record whose handling raised (a bug or an input no check foresaw)."""
         log.error("record raised while processing; dead-lettered", error=type(exc).__name__,
                   topic=tp.topic, partition=tp.partition, offset=record.offset)
-        source = record_source(tp.topic, tp.partition, record.offset, record.key, record.value)
         detail = str(exc)[:200].encode("utf-8", "backslashreplace").decode()
-        self._dead_letter(Rejection(PROCESSING_ERROR, f"{type(exc).__name__}: {detail}", source=source), wall)
-        return "dead_letter"
-
-    def _footprint(self, state: CaseState | None) -> Any:
-        if not self._track_cases:
-            return None
-        return case_footprint(state)
+        return self._reject_record(Rejection(PROCESSING_ERROR, f"{type(exc).__name__}: {detail}"), tp, record, wall)
 
     def _absorb(self, part: PartitionState, case_id: str, raw: bytes | None, step: Step, wall: int,
                 before: Any, timer: bool = False) -> None:
         """Queue the step's outputs and dead letters, store its state, update the case's timer."""
         # Encode first: if anything here raises, nothing of the step has been queued yet.
+        output_for = self.config.topics.output_for
         encoded = encode_state(step.state) if step.state is not None else None
         changed = encoded is not None and (raw is None or not holds_state(raw, encoded))
         clocks = clock_entries(self.engine, step.state) if changed else None
         for event in step.emitted:
             key, value, headers, body = encode_sla_event(event)
-            self._outbox.append((self.config.topics.output_for(event.topic_kind), key, value, headers))
+            self._outbox.append((output_for(event.topic_kind), key, value, headers))
             self.observer.on_emitted(body)
             if timer:
                 self.observer.on_fire_delay((wall - event.at) / 1_000_000)
@@ -395,7 +445,9 @@ class Worker:
             self._dead_letter(rejection, wall)
         part.store(case_id, raw, encoded, step.next_due_us, clocks, popped=timer)   # encoded None: the case is dropped
         if self._track_cases:
-            self.observer.move_case(part.number, before, self._footprint(step.state))
+            after = case_footprint(step.state)
+            if after is not before:
+                self.observer.move_case(part.number, before, after)
 
     def _dead_letter(self, rejection: Rejection, wall: int) -> None:
         key, value = dead_letter_record(rejection, wall)
@@ -434,7 +486,7 @@ class Worker:
                     if raw is None:
                         continue
                     state = decode_stored(raw)
-                    before = self._footprint(state)
+                    before = case_footprint(state) if self._track_cases else None
                     try:
                         step = self.engine.tick(state, fire_at, emitted_at=wall)
                     except Exception:  # leave the case without a timer rather than fail every tick
