@@ -64,7 +64,13 @@ class TopicNames:
 
     def output_for(self, topic_kind: str) -> str:
         """Output topic for an SlaEvent.topic_kind ('near_breach', 'breach', 'status')."""
-        return {"near_breach": self.near_breaches, "breach": self.breaches, "status": self.status}[topic_kind]
+        if topic_kind == "status":   # once per emitted event: no dict built per call
+            return self.status
+        if topic_kind == "breach":
+            return self.breaches
+        if topic_kind == "near_breach":
+            return self.near_breaches
+        raise KeyError(topic_kind)
 
 
 class WorkerServiceSettings(ServiceSettings):

@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from monitor.core.case import Engine, Step
+from monitor.core.case import CaseState, Engine, Step
 from monitor.core.events import (
     FUTURE_TIMESTAMP,
     KEY_MISMATCH,
@@ -60,7 +60,7 @@ from monitor.stream.dead_letter import dead_letter_record
 from monitor.stream.due_index import clock_entries
 from monitor.stream.observer import NullObserver, WorkerObserver
 from monitor.stream.partition import PartitionState
-from monitor.stream.store import open_store
+from monitor.stream.store import MemoryStore, open_store
 from monitor.stream.table import decode_stored, holds_state
 from monitor.stream.topics import check_copartitioned
 
@@ -70,6 +70,8 @@ log = structlog.get_logger("monitor.stream.worker")
 MAX_FIRES_PER_TICK = 50_000
 #: Where a timer goes when the engine re-arms it at or before its firing instant (a bug guard, see _tick).
 STUCK_TIMER_RETRY_US = 1_000_000
+#: Cases whose decoded state a fetch keeps for its next record of the same case (bounds the memory).
+HOT_CASES_MAX = 4096
 #: Producer request limit: room for a dead letter carrying a 1 MiB value in base64.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
@@ -173,6 +175,9 @@ class Worker:
         self._kind = {topics.case_created: TOPIC_CREATED, topics.case_updated: TOPIC_UPDATED}
         self._max_skew_us = int(config.max_clock_skew_seconds * 1_000_000)
         self.partitions: dict[int, PartitionState] = {}
+        #: case_id -> (its stored value, that value decoded, its footprint), for the rest of one fetch:
+        #: a case's next record in the same fetch skips decoding (see _handle).
+        self._hot: dict[str, tuple[bytes, CaseState, Any]] = {}
         self._outbox: list[Output] = []
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -334,8 +339,11 @@ class Worker:
         of being held as an update for an unknown case (its bytes kept in a placeholder state) and
         replayed when the creation follows. The order within each partition is kept.
         """
-        for tp, records in sorted(batch.items(), key=self._updates_last):
-            self._process(tp, records)
+        try:
+            for tp, records in sorted(batch.items(), key=self._updates_last):
+                self._process(tp, records)
+        finally:
+            self._hot.clear()
 
     def _updates_last(self, item: tuple[TopicPartition, list[Any]]) -> bool:
         return self._kind[item[0].topic] == TOPIC_UPDATED
@@ -357,6 +365,7 @@ class Worker:
                 try:
                     outcome = self._handle(part, tp, kind, record, wall)
                 except Exception as exc:  # no record may stop the worker: it becomes a dead letter
+                    self._hot.clear()   # a state the engine was changing when it raised is not reused
                     outcome = self._processing_error(tp, record, exc, wall)
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 # Only now, with the record's outcome queued for the same flush, may its offset be committed.
@@ -390,19 +399,30 @@ class Worker:
                 "on the same partition", event.event_id, event.case_id), tp, record, wall)
         part.observe(tp.topic, event.occurred_at)
         case_id = event.case_id
-        state = decode_stored(raw) if raw is not None else None
+        hot = self._hot.get(case_id) if raw is not None else None
+        state: CaseState | None
+        if hot is not None and hot[0] is raw:   # this fetch stored it: the state decoded then is still exact
+            state, before = hot[1], hot[2]
+        else:
+            state = decode_stored(raw) if raw is not None else None
+            before = case_footprint(state) if self._track_cases else None
         if state is not None:
             if event.event_id in state.seen:
                 return "duplicate"   # Engine.apply changes nothing for an event it already applied
             if state.plan is None and isinstance(event, CaseUpdated):   # another update held for this unknown case
                 event = with_source(event, self._source(tp, record))
-        before = case_footprint(state) if self._track_cases else None
         step = self.engine.apply(state, event, part.apply_time(wall), emitted_at=wall)
         rejected = False
         if step.rejections:
             step.rejections = [self._with_source(rejection, tp, record) for rejection in step.rejections]
             rejected = any(rejection.event_id == event.event_id for rejection in step.rejections)
-        self._absorb(part, case_id, raw, step, wall, before)
+        after = self._absorb(part, case_id, raw, step, wall, before)
+        if step.state is None or not isinstance(part.cases, MemoryStore):
+            self._hot.pop(case_id, None)
+        elif case_id in self._hot or len(self._hot) < HOT_CASES_MAX:
+            stored = part.cases.get(case_id)
+            if stored is not None:
+                self._hot[case_id] = (stored, step.state, after)
         return "dead_letter" if rejected else "applied"
 
     def _source(self, tp: TopicPartition, record: Any) -> dict[str, Any]:
@@ -428,8 +448,8 @@ class Worker:
         return self._reject_record(Rejection(PROCESSING_ERROR, f"{type(exc).__name__}: {detail}"), tp, record, wall)
 
     def _absorb(self, part: PartitionState, case_id: str, raw: bytes | None, step: Step, wall: int,
-                before: Any, timer: bool = False) -> None:
-        """Queue the step's outputs and dead letters, store its state, update the case's timer."""
+                before: Any, timer: bool = False) -> Any:
+        """Queue the step's outputs and dead letters, store its state, update the case's timer; its footprint after."""
         # Encode first: if anything here raises, nothing of the step has been queued yet.
         output_for = self.config.topics.output_for
         encoded = encode_state(step.state) if step.state is not None else None
@@ -444,10 +464,12 @@ class Worker:
         for rejection in step.rejections:
             self._dead_letter(rejection, wall)
         part.store(case_id, raw, encoded, step.next_due_us, clocks, popped=timer)   # encoded None: the case is dropped
-        if self._track_cases:
-            after = case_footprint(step.state)
-            if after is not before:
-                self.observer.move_case(part.number, before, after)
+        if not self._track_cases:
+            return None
+        after = case_footprint(step.state)
+        if after is not before:
+            self.observer.move_case(part.number, before, after)
+        return after
 
     def _dead_letter(self, rejection: Rejection, wall: int) -> None:
         key, value = dead_letter_record(rejection, wall)

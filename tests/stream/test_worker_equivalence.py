@@ -183,3 +183,30 @@ def test_an_update_fetched_with_its_case_creation_is_applied_not_held() -> None:
 def _record(topic: str, offset: int, value: bytes) -> ConsumerRecord[Any, Any]:
     return ConsumerRecord(topic=topic, partition=0, offset=offset, timestamp=WALL // 1000, timestamp_type=0, key=b"C1",
                           value=value, checksum=None, serialized_key_size=0, serialized_value_size=0, headers=())
+
+
+class RaisingAfterChanging(Engine):
+    """An engine with a bug: it changes the case state in place for event 'boom', then raises."""
+
+    def apply(self, state: Any, event: Any, now: Any, emitted_at: Any = None) -> Any:
+        step = super().apply(state, event, now, emitted_at)
+        if event.event_id == "boom":
+            raise RuntimeError("bug after changing the state")
+        return step
+
+
+def test_a_state_the_engine_changed_before_raising_is_not_reused_within_the_fetch() -> None:
+    worker = Worker(CONFIG, RaisingAfterChanging(ENGINE.catalog), clock=FixedClock())
+    part = worker.partitions.setdefault(0, PartitionState(0))
+    part.lagging = set()
+    at = format_time(WALL - 5 * MINUTE)
+    created = json.dumps({"event_id": "C1-c", "case_id": "C1", "occurred_at": at, "plan": "adobe-online",
+                          "priority": "P1", "region": "emea"}).encode()
+    boom = json.dumps({"event_id": "boom", "case_id": "C1", "occurred_at": at, "agent_response": True}).encode()
+    answer = json.dumps({"event_id": "C1-r", "case_id": "C1", "occurred_at": at, "agent_response": True}).encode()
+    worker._process_batch({TopicPartition(TOPICS.case_created, 0): [_record(TOPICS.case_created, 0, created)],
+                           TopicPartition(TOPICS.case_updated, 0): [_record(TOPICS.case_updated, 0, boom),
+                                                                     _record(TOPICS.case_updated, 1, answer)]})
+    kinds = [json.loads(value).get("type") or json.loads(value)["reason"] for _, _, value, _ in worker._outbox]
+    assert kinds == ["processing_error", "sla.met"]   # the answer met the clock the failed record never stopped
+    assert decode_stored(part.cases["C1"]).seen == ["C1-c", "C1-r"]
