@@ -4,10 +4,9 @@ CPython's small-object allocator returns its arenas when they empty, but every b
 bytes comes from the C library's malloc. While the worker reads a backlog, aiokafka's fetch
 buffers and produce batches (up to hundreds of KiB, freed within a loop turn) are interleaved on
 glibc's heap with long-lived blocks (the indexes' sorted sublists, dict tables). glibc gives back
-only the free memory at the very top of its heap by itself, so the freed holes stay resident:
-about 65 bytes per case after loading a million cases (`bench/timers.py`), which
-`malloc_trim(0)` returns (it releases every free page, wherever it is). Elsewhere (musl, macOS)
-there is no such call and nothing is done.
+only the free memory at the very top of its heap by itself, so the freed holes stay resident
+(measured in docs/benchmarks.md); `malloc_trim(0)` returns them (it releases every free page,
+wherever it is). Elsewhere (musl, macOS) there is no such call and nothing is done.
 """
 
 from __future__ import annotations
