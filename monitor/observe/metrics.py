@@ -280,12 +280,12 @@ class WorkerMetrics:
 
     def on_consumed(self, topic: str, outcome: str, count: int = 1) -> None:
         """Count `count` input records of one outcome (one of CONSUME_OUTCOMES)."""
+        if count < 0:
+            raise ValueError("a record count cannot be negative")
         child = self._consumed_children.get((topic, outcome))
         if child is None:
             if outcome not in CONSUME_OUTCOMES:
                 raise ValueError(f"outcome {outcome!r} is not one of {CONSUME_OUTCOMES}")
-            if count < 0:
-                raise ValueError("a record count cannot be negative")
             child = self._consumed_children[(topic, outcome)] = self.events_consumed.labels(topic, outcome)
         pending = self._pending
         pending[child] = pending.get(child, 0) + count
