@@ -405,9 +405,11 @@ class Engine:
         if self.hold_us <= 0:
             return self._reject(state, event, ev.UNKNOWN_CASE, f"no case {event.case_id!r}")
         placeholder = state if state is not None else CaseState(case_id=event.case_id)
+        # A rejection keeps the state it was given: a new placeholder is stored only with something held
+        # (an empty one would have no expiry timer and stay until a case-created came).
         if len(placeholder.held) >= self.max_held:
             return self._reject(
-                placeholder, event, ev.HOLD_OVERFLOW,
+                state, event, ev.HOLD_OVERFLOW,
                 f"already holding {self.max_held} updates for unknown case {event.case_id!r}",
             )
         entry = event.to_dict()
@@ -416,7 +418,7 @@ class Engine:
         held_bytes = _held_bytes_over(placeholder.held, entry, self.max_held_bytes)
         if held_bytes is not None:
             return self._reject(
-                placeholder, event, ev.HOLD_OVERFLOW,
+                state, event, ev.HOLD_OVERFLOW,
                 f"holding this update for unknown case {event.case_id!r} would keep {held_bytes} bytes "
                 f"(limit {self.max_held_bytes})",
             )

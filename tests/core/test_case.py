@@ -559,6 +559,19 @@ def test_held_updates_are_bounded_in_bytes() -> None:
     assert step.state is not None and len(step.state.held) == 1
 
 
+def test_a_first_update_too_big_to_hold_leaves_no_placeholder() -> None:
+    """Bug: it left an empty placeholder state with no expiry timer, kept until a case-created came."""
+    engine = Engine(bundled_catalog(), hold_seconds=600, max_held_bytes=1024)
+    body = json.dumps(json.loads(updated("C", WEDNESDAY, status="open"))["value"]).encode()
+    event = parse_event("case-updated", body, source={"value_b64": "x" * 3000})
+    assert isinstance(event, CaseUpdated)
+    step = engine.apply(None, event, 0)
+    assert [r.reason for r in step.rejections] == [ev.HOLD_OVERFLOW]
+    assert step.state is None and step.next_due_us is None
+    no_room = Engine(bundled_catalog(), hold_seconds=600, max_held=0).apply(None, event, 0)
+    assert [r.reason for r in no_room.rejections] == [ev.HOLD_OVERFLOW] and no_room.state is None
+
+
 def test_engine_updates_the_state_it_is_given_in_place_as_documented() -> None:
     """The docs say apply/tick update the given CaseState in place: a caller keeping the old one sees the change."""
     from monitor.core.policy import bundled_catalog as _catalog
