@@ -281,6 +281,7 @@ class Worker:
             wait_s = min(max(0.0, next_tick - time.monotonic()), self._timer_wait_s(), MAX_IDLE_WAIT_S)
             batch = await self._consumer.getmany(timeout_ms=math.ceil(wait_s * 1000),
                                                  max_records=self.config.max_batch_records)
+            batch = await self._with_fetched_creations(batch)
             if not batch:
                 self._on_idle(wait_s)
             async with self._lock:
@@ -331,6 +332,25 @@ class Worker:
                      records=self.records_handled)
 
     # ------------------------------------------------------------------ records
+
+    async def _with_fetched_creations(self, batch: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
+        """Add the case-created records the client already holds for the partitions whose updates are in `batch`.
+
+        `getmany` stops at `max_records`, so the updates of a partition can come out of the client
+        one call ahead of the creations it fetched with them; they would be held as updates of
+        unknown cases and replayed later. Taking the held-back creations now (no wait: only what
+        is already fetched) lets `_process_batch` apply them first. Each partition keeps its order.
+        """
+        consumer = self._consumer
+        assert consumer is not None
+        created = self.config.topics.case_created
+        wanted = {TopicPartition(created, tp.partition) for tp in batch if self._kind.get(tp.topic) == TOPIC_UPDATED}
+        if not wanted:
+            return batch
+        more = await consumer.getmany(*wanted, timeout_ms=0)
+        for tp, records in more.items():
+            batch[tp] = batch[tp] + records if tp in batch else records
+        return batch
 
     def _process_batch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
         """Handle one fetch: the case-created partitions first, then the case-updated ones.
