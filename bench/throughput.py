@@ -36,7 +36,7 @@ from prometheus_client import CollectorRegistry  # noqa: E402
 from monitor.core.events import format_time  # noqa: E402
 from monitor.embedded_broker import EmbeddedBroker  # noqa: E402
 from monitor.observe.metrics import WorkerMetrics  # noqa: E402
-from monitor.runtime.runner import freeze_startup_heap  # noqa: E402
+from monitor.runtime.runner import configure_gc  # noqa: E402
 from monitor.runtime.topics import apply_topics, load_specs, topic_env_var  # noqa: E402
 from monitor.stream.config import TopicNames, config_from  # noqa: E402
 from monitor.stream.worker import Worker, load_engine  # noqa: E402
@@ -171,7 +171,7 @@ def main() -> int:
     events = args.events or (60_000 if args.quick else 400_000)
     events -= events % 2
     bootstrap = os.environ.get("KAFKA_BROKER")
-    freeze_startup_heap()   # as `monitor worker` does; for the passthrough and the worker alike
+    configure_gc()   # as `monitor worker` does; for the passthrough and the worker alike
     if bootstrap:
         result = asyncio.run(main_async(events, bootstrap))
     else:

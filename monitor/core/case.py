@@ -44,8 +44,9 @@ from monitor.core.policy import Catalog, Rule, describe_duration
 
 SEEN_LIMIT = 128
 #: Threshold instants kept per (calendar, clock start, paused time, levels): a case's instants are
-#: asked again by the next call (next_due, the board's due_at, the stop that follows a create).
-CROSSINGS_MEMO_MAX = 4096
+#: asked again by the next call (next_due, the board's due_at, the stop that follows a create), and
+#: often by the case's next record (a first response minutes later). ~320 bytes an entry: <= 10 MiB.
+CROSSINGS_MEMO_MAX = 32768
 #: A closed case is kept this long past its reopen window, so a late reopen is rejected as
 #: `reopen_window_expired` (not `unknown_case`) before the case is forgotten.
 PURGE_GRACE_US = 86_400 * US_PER_S

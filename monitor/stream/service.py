@@ -16,7 +16,7 @@ from monitor.observe.cases import CASE_ROUTE, CaseRoute
 from monitor.observe.health import CheckResult, broker_reachable
 from monitor.runtime import connect
 from monitor.runtime.http import HttpServer
-from monitor.runtime.runner import freeze_startup_heap, run_until_stopped
+from monitor.runtime.runner import configure_gc, run_until_stopped
 from monitor.runtime.settings import add_arguments as add_settings_arguments
 from monitor.runtime.settings import load_settings
 from monitor.runtime.topics import TopicsError
@@ -137,7 +137,7 @@ def main(argv: list[str]) -> int:
     from monitor.runtime.logging import configure_logging
 
     configure_logging(config.log.level, config.log.format)
-    freeze_startup_heap()
+    configure_gc()
     try:
         return asyncio.run(serve(config, engine, connect_timeout_s=connect_timeout_s))
     except (TopicsError, WorkerStartError) as exc:

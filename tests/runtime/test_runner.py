@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from monitor.runtime.runner import freeze_startup_heap, run_until_stopped
+from monitor.runtime.runner import GC_THRESHOLDS, configure_gc, run_until_stopped
 
 
 class App:
@@ -53,11 +53,14 @@ async def test_an_app_failure_reaches_the_caller() -> None:
         await run_until_stopped(broken(), request_stop=lambda: None, grace_s=1, install_signals=False)
 
 
-def test_freeze_startup_heap_takes_the_objects_alive_now_out_of_cyclic_collection() -> None:
+def test_configure_gc_freezes_the_start_up_heap_and_raises_the_thresholds() -> None:
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     try:
         assert gc.get_freeze_count() == 0
-        freeze_startup_heap()
+        configure_gc()
         assert gc.get_freeze_count() > 1000   # modules, classes, functions of this process
+        assert gc.get_threshold() == GC_THRESHOLDS
     finally:
         gc.unfreeze()   # the test process goes on collecting as before
+        gc.set_threshold(*thresholds)
