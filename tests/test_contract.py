@@ -53,7 +53,8 @@ def test_every_event_type_the_worker_emits_is_read_by_the_notifier() -> None:
     events = emitted_by_the_engine()
     assert {e.type for e in events} == set(contract.EVENT_TYPES)
     for event in events:
-        key, value, headers, body = encode_sla_event(event)   # the bytes the worker produces
+        key, value, headers = encode_sla_event(event)   # the bytes the worker produces
+        body = event.to_dict()
         notice = parse_notice(value)
         assert isinstance(notice, SlaNotice)
         assert key == notice.case_id.encode() and dict(headers)["event_id"] == notice.event_id.encode()

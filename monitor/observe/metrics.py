@@ -44,10 +44,11 @@ from prometheus_client import (
 )
 
 from monitor import __version__
-from monitor.contract import BREACH, EVENT_TYPES, MET, NEAR_BREACH, OVERDUE, REASONS
+from monitor.contract import BREACH, MET, NEAR_BREACH, OVERDUE, REASONS
 from monitor.core.case import CaseState
-from monitor.core.events import TOPIC_CREATED, TOPIC_UPDATED
+from monitor.core.events import TOPIC_CREATED, TOPIC_UPDATED, SlaEvent
 from monitor.core.policy import Catalog
+from monitor.observe.histogram import HistogramSeries, LoopHistogram
 from monitor.observe.labels import LabelSpace, label_space, threshold_label
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # process-wide: no `<name>_created` series for counters and histograms
@@ -73,7 +74,6 @@ TIMER_FIRE_DELAY_BUCKETS: tuple[float, ...] = (
 DEFAULT_INPUT_TOPICS: tuple[str, ...] = (TOPIC_CREATED, TOPIC_UPDATED)
 
 _REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_EVENT_TYPES = set(EVENT_TYPES)
 
 #: Most label-value tuples a child cache keeps (the label space is the catalog's; this is a guard).
 _CHILD_CACHE_MAX = 4096
@@ -160,7 +160,7 @@ class WorkerMetrics:
         # arguments on every call. None of these series is ever removed, so a child stays valid.
         self._consumed_children: dict[tuple[str, str], Any] = {}
         self._dead_letter_children: dict[str, Any] = {}
-        self._emitted_children: dict[tuple[str, str, str, str, Any], tuple[Any, Any]] = {}
+        self._emitted_children: dict[tuple[str, str, str, str, Any], tuple[Any, HistogramSeries | None]] = {}
         self._open_children: dict[OpenKey, Any] = {}
         self._risk_children: dict[RiskKey, Any] = {}
         #: child of a batched metric -> increments not yet applied to it (gauges: net change).
@@ -191,11 +191,11 @@ class WorkerMetrics:
             "sla_met", "sla.met events emitted (clock stopped), by outcome: in_time or late (after a breach).",
             ["plan", "priority", "metric", "outcome"], registry=registry,
         )
-        self.time_to_first_response = Histogram(
+        # observed once per met first response: a histogram without locks (monitor.observe.histogram)
+        self.time_to_first_response = LoopHistogram(
             "sla_time_to_first_response_seconds",
             "Covered seconds from case start to first response; buckets below 30 min and at the catalog targets.",
-            ["plan", "priority"], buckets=response_buckets(labels.first_response_buckets()),
-            registry=registry,
+            ["plan", "priority"], response_buckets(labels.first_response_buckets()), registry,
         )
         self.target = Gauge(
             "sla_target_seconds", "Policy target in covered seconds (timed rules only).",
@@ -307,35 +307,36 @@ class WorkerMetrics:
 
     # -- output --------------------------------------------------------------------------
 
-    def on_emitted(self, event: Mapping[str, Any]) -> None:
-        """Count one emitted SLA event (the CONTRACT's JSON dict); met first_response feeds TTFR."""
-        kind = event["type"]
-        if kind not in _EVENT_TYPES:
-            raise ValueError(f"not an SLA event type: {kind!r}")
-        plan, priority, metric = event["plan"], event["priority"], event["metric"]
+    def on_emitted(self, event: SlaEvent) -> None:
+        """Count one emitted SLA event; a met first_response feeds TTFR."""
+        kind = event.type
+        threshold: Any
         if kind == NEAR_BREACH:
-            threshold = event["threshold"]
-        elif kind == OVERDUE:
-            threshold = event.get("overdue_seconds")
+            threshold = event.threshold
         elif kind == MET:
-            threshold = MET_OUTCOMES[1] if event.get("breached") else MET_OUTCOMES[0]
-        else:
+            threshold = MET_OUTCOMES[1] if event.breached else MET_OUTCOMES[0]
+        elif kind == BREACH:
             threshold = None
-        key = (kind, plan, priority, metric, threshold)
+        elif kind == OVERDUE:
+            threshold = event.overdue_seconds
+        else:
+            raise ValueError(f"not an SLA event type: {kind!r}")
+        key = (kind, event.plan, event.priority, event.metric, threshold)
         children = self._emitted_children.get(key)
         if children is None:
-            children = self._emitted_children_for(kind, plan, priority, metric, threshold)
+            children = self._emitted_children_for(*key)
             if len(self._emitted_children) < _CHILD_CACHE_MAX:
                 self._emitted_children[key] = children
         counter, ttfr = children
         pending = self._pending
         pending[counter] = pending.get(counter, 0) + 1
         if ttfr is not None:
-            elapsed = event.get("elapsed_seconds")
+            elapsed = event.elapsed_seconds
             if elapsed is not None:
                 ttfr.observe(float(elapsed))
 
-    def _emitted_children_for(self, kind: str, plan: str, priority: str, metric: str, threshold: Any) -> tuple[Any, Any]:
+    def _emitted_children_for(self, kind: str, plan: str, priority: str, metric: str,
+                              threshold: Any) -> tuple[Any, HistogramSeries | None]:
         """(counter child, TTFR histogram child or None) that count an emitted event."""
         if kind == NEAR_BREACH:
             return self.near_breaches.labels(plan, priority, metric, threshold_label(threshold)), None

@@ -31,6 +31,7 @@ _V1_PREFIX = bytes([STATE_V1])
 _LEGACY_JSON = ord("{")
 _msgpack_encode = msgspec.msgpack.Encoder().encode
 _msgpack_decode = msgspec.msgpack.Decoder().decode
+_json_encode = msgspec.json.Encoder().encode
 
 
 def encode_state(state: CaseState) -> bytes:
@@ -89,10 +90,31 @@ def decode_key(raw: bytes | None) -> str | None:
         return None
 
 
-def encode_sla_event(event: SlaEvent) -> tuple[bytes, bytes, Headers, dict[str, Any]]:
-    """SlaEvent -> (key, value, headers, body); the event_id travels in the value and a header."""
+#: Floats whose JSON text msgspec and orjson write alike: orjson writes an exponent from 1e16 on with a
+#: plus sign (`1e+16`), msgspec without. An event's floats (a threshold fraction, covered seconds
+#: between the years 1900 and 9000) stay far below; anything else takes orjson's path.
+_PLAIN_FLOAT_LIMIT = 1e16
+
+
+def encode_sla_event(event: SlaEvent) -> tuple[bytes, bytes, Headers]:
+    """SlaEvent -> (key, value, headers); the event_id travels in the value and a header.
+
+    The value is the JSON orjson writes for `event.to_dict()` (the wire of topics/schemas/, a
+    property test holds the two together), written by msgspec: orjson.dumps allocates a large
+    buffer per call, and with the values kept in the outbox until they are sent, that was two
+    page faults per event (~3.5 µs of the ~4 µs it took).
+    """
     body = event.to_dict()
-    return event.case_id.encode(), orjson.dumps(body), [("event_id", body["event_id"].encode())], body
+    threshold, elapsed = event.threshold, event.elapsed_seconds
+    if ((threshold is None or -_PLAIN_FLOAT_LIMIT < threshold < _PLAIN_FLOAT_LIMIT)
+            and (elapsed is None or -_PLAIN_FLOAT_LIMIT < elapsed < _PLAIN_FLOAT_LIMIT)):
+        try:
+            value = _json_encode(body)
+        except UnicodeEncodeError:   # a lone surrogate: orjson's path says so as it always did
+            value = orjson.dumps(body)
+    else:
+        value = orjson.dumps(body)
+    return event.case_id.encode(), value, [("event_id", body["event_id"].encode())]
 
 
 def b64(raw: bytes | None) -> str | None:

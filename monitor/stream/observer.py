@@ -6,10 +6,11 @@ methods, so anything else (a test recorder, a log-only observer) can stand in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from monitor.core.case import CaseState
+from monitor.core.events import SlaEvent
 
 
 class WorkerObserver(Protocol):
@@ -28,8 +29,8 @@ class WorkerObserver(Protocol):
     def on_dead_letter(self, reason: str) -> None:
         """One record written to the dead-letter topic."""
 
-    def on_emitted(self, event: Mapping[str, Any]) -> None:
-        """One SLA event emitted (the output JSON dict)."""
+    def on_emitted(self, event: SlaEvent) -> None:
+        """One SLA event emitted (encoded and queued for its output topic)."""
 
     def on_fire_delay(self, seconds: float) -> None:
         """A timer-driven event was emitted this long after its crossing instant."""
@@ -67,7 +68,7 @@ class NullObserver:
     def on_dead_letter(self, reason: str) -> None:
         """Ignore."""
 
-    def on_emitted(self, event: Mapping[str, Any]) -> None:
+    def on_emitted(self, event: SlaEvent) -> None:
         """Ignore."""
 
     def on_fire_delay(self, seconds: float) -> None:

@@ -476,9 +476,9 @@ class Worker:
         changed = encoded is not None and (raw is None or not holds_state(raw, encoded))
         clocks = clock_entries(self.engine, step.state) if changed else None
         for event in step.emitted:
-            key, value, headers, body = encode_sla_event(event)
+            key, value, headers = encode_sla_event(event)
             self._outbox.append((output_for(event.topic_kind), key, value, headers))
-            self.observer.on_emitted(body)
+            self.observer.on_emitted(event)
             if timer:
                 self.observer.on_fire_delay((wall - event.at) / 1_000_000)
         for rejection in step.rejections:

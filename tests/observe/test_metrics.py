@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -11,7 +12,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.core.case import Engine
-from monitor.core.events import REASONS, parse_event
+from monitor.core.events import REASONS, SlaEvent, parse_event
 from monitor.core.policy import bundled_catalog
 from monitor.observe.labels import label_space
 from monitor.observe.metrics import (
@@ -145,7 +146,7 @@ def test_emitted_events_count_by_kind_and_met_first_response_feeds_ttfr(
     emitted += engine.apply(state, answer, T0 + timedelta(minutes=40)).emitted
     assert [e.type for e in emitted] == ["sla.near_breach", "sla.near_breach", "sla.breach", "sla.met"]
     for sla_event in emitted:
-        metrics.on_emitted(sla_event.to_dict())
+        metrics.on_emitted(sla_event)
     labels = {"plan": "adobe-enterprise", "priority": "P1", "metric": "first_response"}
     assert value(registry, "sla_near_breaches_total", threshold="0.75", **labels) == 1
     assert value(registry, "sla_near_breaches_total", threshold="0.9", **labels) == 1
@@ -256,16 +257,16 @@ def test_cached_children_keep_counting_and_validating(registry: CollectorRegistr
         with pytest.raises(ValueError):
             metrics.on_consumed("case-created", "C-123")
         with pytest.raises(ValueError):
-            metrics.on_emitted({"type": "sla.other", "plan": "adobe-enterprise", "priority": "P1", "metric": "x"})
+            metrics.on_emitted(sla_event("sla.other", metric="x"))
     assert value(registry, "sla_events_consumed_total", topic="case-created", outcome="duplicate") == 2
     assert value(registry, "sla_dead_letters_total", reason="other") == 2
     assert value(registry, "sla_dead_letters_total", reason="unknown_case") == 2
     base = {"plan": "adobe-enterprise", "priority": "P1", "metric": "first_response"}
     for threshold in (0.75, 0.75, 0.9):
-        metrics.on_emitted({"type": "sla.near_breach", "threshold": threshold, **base})
+        metrics.on_emitted(sla_event("sla.near_breach", threshold=threshold))
     for elapsed, breached in ((60.0, False), (None, False), (120.0, True)):
-        metrics.on_emitted({"type": "sla.met", "threshold": None, "elapsed_seconds": elapsed, "breached": breached, **base})
-    metrics.on_emitted({"type": "sla.met", "threshold": None, "elapsed_seconds": 5.0, **base, "metric": "resolution"})
+        metrics.on_emitted(sla_event("sla.met", elapsed_seconds=elapsed, breached=breached))
+    metrics.on_emitted(sla_event("sla.met", elapsed_seconds=5.0, metric="resolution"))
     assert value(registry, "sla_near_breaches_total", threshold="0.75", **base) == 2
     assert value(registry, "sla_near_breaches_total", threshold="0.9", **base) == 1
     assert value(registry, "sla_met_total", outcome="in_time", **base) == 2
@@ -273,6 +274,15 @@ def test_cached_children_keep_counting_and_validating(registry: CollectorRegistr
     ttfr = {"plan": "adobe-enterprise", "priority": "P1"}
     assert value(registry, "sla_time_to_first_response_seconds_count", **ttfr) == 2
     assert value(registry, "sla_time_to_first_response_seconds_sum", **ttfr) == 180
+
+
+def sla_event(kind: str, **fields: Any) -> SlaEvent:
+    """An SLA event of adobe-enterprise P1 first_response with `fields` changed."""
+    base: dict[str, Any] = dict(
+        type=kind, case_id="C-1", customer_id=None, metric="first_response", cycle=1, threshold=None,
+        plan="adobe-enterprise", priority="P1", region="emea", calendar="24x7", target_seconds=1800,
+        started_at=0, due_at=1_800_000_000, at=0, emitted_at=0, policy_version="v")
+    return SlaEvent(**{**base, **fields})
 
 
 def test_footprints_are_shared_and_equal_to_a_fresh_one() -> None:

@@ -39,7 +39,7 @@ def test_overdue_series_start_at_zero_and_count_each_level() -> None:
     step = engine.apply(None, CaseCreated("e", "C", 0, "gold", "P1", "emea"), T0)
     assert step.state is not None
     for sla_event in engine.tick(step.state, 3 * 3600 * 10**6).emitted:
-        metrics.on_emitted(sla_event.to_dict())
+        metrics.on_emitted(sla_event)
     assert value(registry, "sla_breaches_total", **LABELS) == 1
     assert value(registry, "sla_overdue_total", overdue_seconds="1800", **LABELS) == 1
     assert value(registry, "sla_overdue_total", overdue_seconds="7200", **LABELS) == 1

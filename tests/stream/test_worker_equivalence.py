@@ -76,7 +76,7 @@ def reference(engine: Engine, chunks: list[tuple[str, list[ConsumerRecord[Any, A
             step = engine.apply(state, event, WALL, emitted_at=WALL)
             encoded = encode_state(step.state) if step.state is not None else None
             for emitted in step.emitted:
-                key, value, headers, _ = encode_sla_event(emitted)
+                key, value, headers = encode_sla_event(emitted)
                 outbox.append((TOPICS.output_for(emitted.topic_kind), key, value, headers))
             for rejection in step.rejections:
                 dead_letter(rejection)
