@@ -18,8 +18,10 @@ The per-record series (records consumed, SLA events emitted, the case gauges) ar
 record: their increments pile up in a plain dict and are applied when a batched metric is
 collected (a scrape, `registry.get_sample_value`, any exposition), so every reading shows every
 record counted so far. A Prometheus child's `inc` takes a lock and validates its argument (~1 µs);
-the dict costs a fraction of that. Reading and counting happen on the event loop's thread (the
-worker's HTTP server is an asyncio server on that loop).
+the dict costs a fraction of that. The two histograms (time to first response, timer fire delay)
+are `LoopHistogram`s for the same reason: an observation is a bisection and two additions, no lock.
+Reading and counting happen on the event loop's thread (the worker's HTTP server is an asyncio
+server on that loop).
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     Info,
     PlatformCollector,
     ProcessCollector,
@@ -213,11 +214,12 @@ class WorkerMetrics:
             "sla_timers_pending", "Entries in the deadline index of the assigned partitions.",
             registry=registry,
         )
-        self.timer_fire_delay = Histogram(
+        self.timer_fire_delay = LoopHistogram(   # observed once per timer-driven event
             "sla_timer_fire_delay_seconds",
             "Emission time minus the due instant of timer-driven SLA events.",
-            buckets=TIMER_FIRE_DELAY_BUCKETS, registry=registry,
+            (), TIMER_FIRE_DELAY_BUCKETS, registry,
         )
+        self._fire_delay = self.timer_fire_delay.labels()
         self.stream_time_lag = Gauge(
             "sla_stream_time_lag_seconds",
             "Wall clock minus the timestamp of the last record processed, per partition.",
@@ -349,7 +351,7 @@ class WorkerMetrics:
 
     def on_fire_delay(self, seconds: float) -> None:
         """Observe how late a timer fired (emission minus due instant; early counts as 0)."""
-        self.timer_fire_delay.observe(max(0.0, seconds))
+        self._fire_delay.observe(max(0.0, seconds))
 
     # -- timers and partitions -----------------------------------------------------------
 

@@ -41,6 +41,17 @@ def test_exposition_is_the_one_of_a_prometheus_histogram(
         assert generate_latest(ours.restricted_registry(["sla_x_seconds_count"])) != b""
 
 
+@given(observed=st.lists(_amounts, max_size=20))
+def test_a_histogram_without_labels_is_exposed_like_one_too(observed: list[float]) -> None:
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    series = LoopHistogram("sla_y_seconds", "Seconds.", (), SHORT_RESPONSE_BUCKETS, ours).labels()
+    reference = Histogram("sla_y_seconds", "Seconds.", buckets=SHORT_RESPONSE_BUCKETS, registry=theirs)
+    for amount in observed:
+        series.observe(amount)
+        reference.observe(amount)
+    assert generate_latest(ours) == generate_latest(theirs)
+
+
 def test_wrong_bounds_or_label_count_are_refused() -> None:
     registry = CollectorRegistry()
     with pytest.raises(ValueError):
