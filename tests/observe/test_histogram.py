@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from monitor.observe.histogram import LoopHistogram
 from monitor.observe.metrics import SHORT_RESPONSE_BUCKETS
@@ -35,6 +36,7 @@ def test_exposition_is_the_one_of_a_prometheus_histogram(
         loop.labels(*labels).observe(amount)
         reference.labels(*labels).observe(amount)
     assert generate_latest(ours) == generate_latest(theirs)
+    assert generate_openmetrics(ours) == generate_openmetrics(theirs)   # what a scraper asking for OpenMetrics gets
     for name in ("sla_x_seconds_count", "sla_x_seconds_sum", "sla_x_seconds_bucket"):   # the registry knows its names
         assert generate_latest(ours.restricted_registry([name])) == generate_latest(theirs.restricted_registry([name]))
     if observed:
@@ -50,6 +52,7 @@ def test_a_histogram_without_labels_is_exposed_like_one_too(observed: list[float
         series.observe(amount)
         reference.observe(amount)
     assert generate_latest(ours) == generate_latest(theirs)
+    assert generate_openmetrics(ours) == generate_openmetrics(theirs)
 
 
 def test_wrong_bounds_or_label_count_are_refused() -> None:
