@@ -24,6 +24,7 @@ import contextlib
 import functools
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -70,7 +71,8 @@ log = structlog.get_logger("monitor.stream.worker")
 MAX_FIRES_PER_TICK = 50_000
 #: Where a timer goes when the engine re-arms it at or before its firing instant (a bug guard, see _tick).
 STUCK_TIMER_RETRY_US = 1_000_000
-#: Cases whose decoded state a fetch keeps for its next record of the same case (bounds the memory).
+#: Cases whose decoded state the worker keeps for their next record (the oldest stored goes first);
+#: ~1.2 KB each, so ~5 MB at most.
 HOT_CASES_MAX = 4096
 #: Producer request limit: room for a dead letter carrying a 1 MiB value in base64.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -175,9 +177,9 @@ class Worker:
         self._kind = {topics.case_created: TOPIC_CREATED, topics.case_updated: TOPIC_UPDATED}
         self._max_skew_us = int(config.max_clock_skew_seconds * 1_000_000)
         self.partitions: dict[int, PartitionState] = {}
-        #: case_id -> (its stored value, that value decoded, its footprint), for the rest of one fetch:
-        #: a case's next record in the same fetch skips decoding (see _handle).
-        self._hot: dict[str, tuple[bytes, CaseState, Any]] = {}
+        #: case_id -> (its stored value, that value decoded, its footprint) of the cases stored last:
+        #: a case's next record skips decoding, in this fetch or a later one (see _handle).
+        self._hot: OrderedDict[str, tuple[bytes, CaseState, Any]] = OrderedDict()
         self._outbox: list[Output] = []
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -359,11 +361,8 @@ class Worker:
         of being held as an update for an unknown case (its bytes kept in a placeholder state) and
         replayed when the creation follows. The order within each partition is kept.
         """
-        try:
-            for tp, records in sorted(batch.items(), key=self._updates_last):
-                self._process(tp, records)
-        finally:
-            self._hot.clear()
+        for tp, records in sorted(batch.items(), key=self._updates_last):
+            self._process(tp, records)
 
     def _updates_last(self, item: tuple[TopicPartition, list[Any]]) -> bool:
         return self._kind[item[0].topic] == TOPIC_UPDATED
@@ -419,9 +418,10 @@ class Worker:
                 "on the same partition", event.event_id, event.case_id), tp, record, wall)
         part.observe(tp.topic, event.occurred_at)
         case_id = event.case_id
-        hot = self._hot.get(case_id) if raw is not None else None
+        hot_cases = self._hot
+        hot = hot_cases.get(case_id) if raw is not None else None
         state: CaseState | None
-        if hot is not None and hot[0] is raw:   # this fetch stored it: the state decoded then is still exact
+        if hot is not None and hot[0] is raw:   # the table still holds the very value stored with it: exact
             state, before = hot[1], hot[2]
         else:
             state = decode_stored(raw) if raw is not None else None
@@ -438,11 +438,13 @@ class Worker:
             rejected = any(rejection.event_id == event.event_id for rejection in step.rejections)
         after = self._absorb(part, case_id, raw, step, wall, before)
         if step.state is None or not isinstance(part.cases, MemoryStore):
-            self._hot.pop(case_id, None)
-        elif case_id in self._hot or len(self._hot) < HOT_CASES_MAX:
+            hot_cases.pop(case_id, None)
+        else:
             stored = part.cases.get(case_id)
             if stored is not None:
-                self._hot[case_id] = (stored, step.state, after)
+                if case_id not in hot_cases and len(hot_cases) >= HOT_CASES_MAX:
+                    hot_cases.popitem(last=False)
+                hot_cases[case_id] = (stored, step.state, after)
         return "dead_letter" if rejected else "applied"
 
     def _source(self, tp: TopicPartition, record: Any) -> dict[str, Any]:
@@ -801,6 +803,7 @@ class Worker:
         log.warning("fenced: dropping the partitions and their unwritten work; rejoining the group",
                     reason=reason, partitions=numbers, outputs=len(self._outbox))
         await self._reset_pipeline()
+        self._hot.clear()
         for number in numbers:
             part = self.partitions.pop(number)
             part.cases.close()
@@ -826,6 +829,7 @@ class Worker:
                 # Eager rebalancing revokes every partition, so nothing queued is still ours to commit.
                 await self._reset_pipeline()
             finally:
+                self._hot.clear()   # the decoded states of the revoked partitions' cases are not kept
                 for number in numbers:
                     part = self.partitions.pop(number, None)
                     if part is not None:
