@@ -100,15 +100,28 @@ _FOOTPRINTS_MAX = 65_536
 
 
 def case_footprint(state: CaseState | None) -> CaseFootprint:
-    """The case's gauge contribution now; take it before `Engine.apply` (which mutates state)."""
-    if state is None or not state.is_open or state.plan is None:
+    """The case's gauge contribution now; take it before `Engine.apply` (which mutates state).
+
+    Runs up to twice a record: `CaseState.at_risk` is inlined, testing first what most clocks
+    lack (an emitted threshold).
+    """
+    if state is None:
         return NO_FOOTPRINT
-    plan, priority, region = state.plan, state.priority, state.region
-    at_risk = state.at_risk()
-    key = (plan, priority, region, tuple(sorted(at_risk)) if at_risk else ())
+    plan = state.plan
+    if plan is None or not state.is_open:
+        return NO_FOOTPRINT
+    at_risk: list[str] | None = None
+    for clock in state.clocks.values():
+        fired = clock.fired
+        if fired and 1.0 not in fired and clock.running:
+            if at_risk is None:
+                at_risk = [clock.metric]
+            else:
+                at_risk.append(clock.metric)
+    key = (plan, state.priority, state.region, tuple(sorted(at_risk)) if at_risk else ())
     footprint = _FOOTPRINTS.get(key)
     if footprint is None:
-        footprint = CaseFootprint((plan, priority, region), tuple((plan, priority, metric) for metric in key[3]))
+        footprint = CaseFootprint((plan, key[1], key[2]), tuple((plan, key[1], metric) for metric in key[3]))
         if len(_FOOTPRINTS) >= _FOOTPRINTS_MAX:
             _FOOTPRINTS.clear()
         _FOOTPRINTS[key] = footprint

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.core.case import Engine
+from monitor.core.case import CaseState, Clock, Engine
 from monitor.core.events import REASONS, SlaEvent, parse_event
 from monitor.core.policy import bundled_catalog
 from monitor.observe.labels import label_space
@@ -327,3 +330,26 @@ def test_held_increments_show_at_every_collection_including_a_restricted_one(
     metrics.forget_partition(1)   # revoked with its increment still held: the two cancel out
     metrics.forget_partition(0)
     assert registry.get_sample_value("sla_cases_open", open_labels) == 0
+
+
+_clocks = st.lists(st.builds(
+    Clock, metric=st.sampled_from(["first_response", "next_response", "resolution", "update"]), cycle=st.just(1),
+    started_at=st.just(0), stopped_at=st.sampled_from([None, None, 5]),
+    pauses=st.sampled_from([[], [[1, None]], [[1, 2]]]),
+    fired=st.lists(st.sampled_from([0.5, 0.75, 0.9, 1.0, 1.5]), max_size=3, unique=True)), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plan=st.sampled_from([None, "adobe-online", "adobe-enterprise"]), priority=st.sampled_from(["P1", "P2"]),
+       status=st.sampled_from(["open", "pending_customer", "resolved", "closed", "reopened"]), clocks=_clocks)
+def test_a_case_footprint_is_its_open_series_and_its_at_risk_metrics(
+        plan: str | None, priority: str, status: str, clocks: list[Clock]) -> None:
+    """The inlined footprint against its definition: open -> (plan, priority, region); at risk per `CaseState.at_risk`."""
+    state = CaseState("C-1", plan, priority, "emea", status=status, clocks={clock.metric: clock for clock in clocks})
+    footprint = case_footprint(state)
+    if not state.is_open:
+        assert footprint is NO_FOOTPRINT
+        return
+    assert footprint.open_key == (plan, priority, "emea")
+    assert footprint.risk_keys == tuple((plan, priority, metric) for metric in sorted(state.at_risk()))
+    assert case_footprint(replace(state)) is footprint   # one shared instance per key: move_case compares by identity
