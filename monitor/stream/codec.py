@@ -48,25 +48,33 @@ def encode_state(state: CaseState) -> bytes:
     ))
 
 
-def decode_state(raw: bytes) -> CaseState:
-    """Changelog value (current layout or the JSON of earlier versions) -> CaseState; ValueError if neither."""
-    if not raw:
+def decode_state(raw: bytes, end: int | None = None) -> CaseState:
+    """Changelog value (current layout or the JSON of earlier versions) -> CaseState; ValueError if neither.
+
+    `end`: where the state ends in `raw` (a case table value, `table.decode_stored`: read in
+    place, not copied); the whole of `raw` by default.
+    """
+    if end is None:
+        end = len(raw)
+    if end <= 0:
         raise ValueError("empty state value")
     marker = raw[0]
     if marker == STATE_V1:
         try:
             (case_id, plan, priority, region, timezone, customer_id, status, created_at, stopped_at,
-             clocks, seen, held, hold_until) = _msgpack_decode(memoryview(raw)[1:])
+             clocks, seen, held, hold_until) = _msgpack_decode(memoryview(raw)[1:end])
             by_name = {}
             for fields in clocks:
-                clock = Clock(*fields[:6])
-                by_name[fields[6] if len(fields) > 6 else clock.metric] = clock
-        except (msgspec.DecodeError, TypeError, ValueError) as exc:
+                if len(fields) == 6:   # kept under its metric (encode_state)
+                    by_name[fields[0]] = Clock(*fields)
+                else:
+                    by_name[fields[6]] = Clock(*fields[:6])
+        except (msgspec.DecodeError, TypeError, ValueError, IndexError) as exc:
             raise ValueError(f"state value does not match layout {STATE_V1}: {exc}") from exc
         return CaseState(case_id, plan, priority, region, timezone, customer_id, status, created_at, stopped_at,
                          by_name, seen, held, hold_until)
     if marker == _LEGACY_JSON:
-        return CaseState.from_dict(orjson.loads(raw))
+        return CaseState.from_dict(orjson.loads(memoryview(raw)[:end]))
     raise ValueError(f"unknown state layout (first byte 0x{marker:02x})")
 
 

@@ -122,4 +122,4 @@ def holds_state(stored: bytes, encoded: bytes) -> bool:
 def decode_stored(stored: bytes) -> CaseState:
     """The CaseState of a stored value; ValueError when its state cannot be read."""
     trailer = stored[-1]   # state_length, inlined: this runs for every record
-    return decode_state(stored[:len(stored) - 1 - CLOCK_BYTES * (trailer >> 1) - 8 * (trailer & 1)])
+    return decode_state(stored, len(stored) - 1 - CLOCK_BYTES * (trailer >> 1) - 8 * (trailer & 1))

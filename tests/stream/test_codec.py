@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jsonschema
+import msgspec
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -168,7 +169,9 @@ def test_clock_kept_under_another_key_than_its_metric_survives() -> None:
 
 
 def test_unknown_or_broken_state_layout_is_a_value_error() -> None:
-    for raw in (b"", b"\x02abc", bytes([STATE_V1]) + b"\xc1", bytes([STATE_V1]) + b"\x91\x01"):
+    no_clock_fields = msgspec.msgpack.encode(("C-1", None, "", "", None, None, "open", 0, None, [[]], [], [], None))
+    for raw in (b"", b"\x02abc", bytes([STATE_V1]) + b"\xc1", bytes([STATE_V1]) + b"\x91\x01",
+                bytes([STATE_V1]) + no_clock_fields):
         with pytest.raises(ValueError):
             decode_state(raw)
 

@@ -9,13 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.core.case import CaseState
 from monitor.core.policy import METRICS
-from monitor.stream.codec import decode_state
+from monitor.stream.codec import decode_state, encode_state
 from monitor.stream.due_index import MAX_CLOCKS, STAGES, BoardClock, pack_clocks
 from monitor.stream.partition import PartitionState
 from monitor.stream.store import open_store
 from monitor.stream.table import decode_stored, holds_state, index_keys, split, stored_value
 from monitor.stream.worker import load_engine
+from tests.stream.test_codec import _states
 from tests.stream.test_store import KINDS
 from tests.stream.test_worker_records import CONFIG, CREATED, UPDATED, created, iso, make, record
 
@@ -30,6 +32,14 @@ def test_a_stored_value_gives_back_its_state_and_keys(encoded: bytes, due: int |
     assert stored[:split(stored)[0]] == encoded
     assert holds_state(stored, encoded)
     assert not holds_state(stored, encoded + b"x") and not holds_state(stored, encoded[:-1])
+
+
+@given(state=_states, due=st.none() | st.integers(-(2**62), 2**62), clocks=_clocks)
+def test_a_stored_value_decodes_in_place_to_its_state(state: CaseState, due: int | None, clocks: list[BoardClock]) -> None:
+    encoded = encode_state(state)
+    stored = stored_value(encoded, b"" if due is None else (due + 2**63).to_bytes(8, "big"), pack_clocks(clocks))
+    assert decode_stored(stored) == decode_state(encoded)
+    assert decode_stored(stored).to_dict() == state.to_dict()
 
 
 def test_stored_values_decode_with_decode_stored_and_the_changelog_reader_refuses_them() -> None:
