@@ -390,8 +390,8 @@ class WorkerMetrics:
 
     def move_case(self, partition: int, before: CaseFootprint, after: CaseFootprint) -> None:
         """Move one case's contribution to the case gauges (footprints from `case_footprint`)."""
-        if before is after or before == after:
-            return
+        if before is after or (before.open_key == after.open_key and before.risk_keys == after.risk_keys):
+            return   # (the fields compared directly: a dataclass __eq__ builds two tuples per call)
         open_tally = self._open_by_partition.get(partition)
         if open_tally is None:
             open_tally = self._open_by_partition[partition] = Tally()

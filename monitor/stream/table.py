@@ -47,8 +47,10 @@ def stored_value(encoded: bytes, due: bytes, clocks: bytes) -> bytes:
 
 
 def store_case(part: Table, case_id: str, raw: bytes | None, encoded: bytes | None, next_due: int | None,
-               clocks: Sequence[BoardClock] | None, popped: bool = False) -> None:
+               clocks: Sequence[BoardClock] | None, popped: bool = False) -> bytes | None:
     """Store a case's new state in a partition's table and file it in both indexes (`PartitionState.store`).
+
+    Returns the value the table holds for the case now (None: dropped).
 
     `raw`: the case's stored value before (None: a new case). `encoded`: its new state (None:
     the case is dropped, with a tombstone). `next_due`: its next timer. `clocks`: its board
@@ -65,21 +67,23 @@ def store_case(part: Table, case_id: str, raw: bytes | None, encoded: bytes | No
         state_end = clocks_at - 8 * (trailer & 1)
         filed, old_clocks = raw[state_end:clocks_at], raw[clocks_at:-1]
     due = b"" if next_due is None else (next_due + DUE_BIAS).to_bytes(8, "big")   # deadlines.due_bytes
+    stored: bytes | None
     if encoded is None:
         if raw is not None:
             part.cases.pop(case_id)
             part.dirty[case_id] = None
         due = packed = b""
+        stored = None
     elif clocks is None:   # same state: only the timer may have moved
         assert raw is not None, "a new case has its clocks computed"
         if due == filed and not popped:
-            return
+            return raw
         packed = old_clocks
-        part.cases[case_id] = stored_value(raw[:state_end], due, packed)
+        part.cases[case_id] = stored = stored_value(raw[:state_end], due, packed)
     else:
-        packed = pack_clocks(clocks)
+        packed = pack_clocks(clocks) if clocks else b""
         part.dirty[case_id] = encoded
-        part.cases[case_id] = encoded + due + packed + _TRAILERS[(len(packed) // CLOCK_BYTES << 1) | (due != b"")]
+        part.cases[case_id] = stored = encoded + due + packed + _TRAILERS[(len(packed) // CLOCK_BYTES << 1) | (due != b"")]
     if packed != old_clocks:
         part.board.move(case_id, old_clocks, packed)
     if due != filed or popped:
@@ -88,6 +92,7 @@ def store_case(part: Table, case_id: str, raw: bytes | None, encoded: bytes | No
             part.index.discard(filed + cid)
         if due:
             part.index.add(due + cid)
+    return stored
 
 
 def state_length(stored: bytes) -> int:

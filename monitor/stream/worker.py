@@ -418,8 +418,7 @@ class Worker:
                 "on the same partition", event.event_id, event.case_id), tp, record, wall)
         part.observe(tp.topic, event.occurred_at)
         case_id = event.case_id
-        hot_cases = self._hot
-        hot = hot_cases.get(case_id) if raw is not None else None
+        hot = self._hot.get(case_id) if raw is not None else None
         state: CaseState | None
         if hot is not None and hot[0] is raw:   # the table still holds the very value stored with it: exact
             state, before = hot[1], hot[2]
@@ -436,15 +435,7 @@ class Worker:
         if step.rejections:
             step.rejections = [self._with_source(rejection, tp, record) for rejection in step.rejections]
             rejected = any(rejection.event_id == event.event_id for rejection in step.rejections)
-        after = self._absorb(part, case_id, raw, step, wall, before)
-        if step.state is None or not isinstance(part.cases, MemoryStore):
-            hot_cases.pop(case_id, None)
-        else:
-            stored = part.cases.get(case_id)
-            if stored is not None:
-                if case_id not in hot_cases and len(hot_cases) >= HOT_CASES_MAX:
-                    hot_cases.popitem(last=False)
-                hot_cases[case_id] = (stored, step.state, after)
+        self._absorb(part, case_id, raw, step, wall, before)
         return "dead_letter" if rejected else "applied"
 
     def _source(self, tp: TopicPartition, record: Any) -> dict[str, Any]:
@@ -470,8 +461,8 @@ class Worker:
         return self._reject_record(Rejection(PROCESSING_ERROR, f"{type(exc).__name__}: {detail}"), tp, record, wall)
 
     def _absorb(self, part: PartitionState, case_id: str, raw: bytes | None, step: Step, wall: int,
-                before: Any, timer: bool = False) -> Any:
-        """Queue the step's outputs and dead letters, store its state, update the case's timer; its footprint after."""
+                before: Any, timer: bool = False) -> None:
+        """Queue the step's outputs and dead letters, store its state, update the case's timer, keep it decoded."""
         # Encode first: if anything here raises, nothing of the step has been queued yet.
         output_for = self.config.topics.output_for
         encoded = encode_state(step.state) if step.state is not None else None
@@ -485,13 +476,20 @@ class Worker:
                 self.observer.on_fire_delay((wall - event.at) / 1_000_000)
         for rejection in step.rejections:
             self._dead_letter(rejection, wall)
-        part.store(case_id, raw, encoded, step.next_due_us, clocks, popped=timer)   # encoded None: the case is dropped
-        if not self._track_cases:
-            return None
-        after = case_footprint(step.state)
-        if after is not before:
-            self.observer.move_case(part.number, before, after)
-        return after
+        stored = part.store(case_id, raw, encoded, step.next_due_us, clocks, popped=timer)   # encoded None: the case is dropped
+        after = None
+        if self._track_cases:
+            after = case_footprint(step.state)
+            if after is not before:
+                self.observer.move_case(part.number, before, after)
+        # The case's next record (this fetch or a later one) skips decoding while the table holds `stored`.
+        hot_cases = self._hot
+        if stored is None or step.state is None or not isinstance(part.cases, MemoryStore):
+            hot_cases.pop(case_id, None)
+        else:
+            if case_id not in hot_cases and len(hot_cases) >= HOT_CASES_MAX:
+                hot_cases.popitem(last=False)
+            hot_cases[case_id] = (stored, step.state, after)
 
     def _dead_letter(self, rejection: Rejection, wall: int) -> None:
         key, value = dead_letter_record(rejection, wall)
@@ -529,12 +527,17 @@ class Worker:
                     raw = part.cases.get(case_id)
                     if raw is None:
                         continue
-                    state = decode_stored(raw)
-                    before = case_footprint(state) if self._track_cases else None
+                    hot = self._hot.get(case_id)
+                    if hot is not None and hot[0] is raw:   # the state decoded when `raw` was stored (see _handle)
+                        state, before = hot[1], hot[2]
+                    else:
+                        state = decode_stored(raw)
+                        before = case_footprint(state) if self._track_cases else None
                     try:
                         step = self.engine.tick(state, fire_at, emitted_at=wall)
                     except Exception:  # leave the case without a timer rather than fail every tick
                         log.exception("engine failed on a timer", case_id=case_id, partition=part.number)
+                        self._hot.pop(case_id, None)   # the engine may have changed the state before raising
                         part.disarm(case_id, raw)
                         continue
                     if step.next_due_us is not None and step.next_due_us <= fire_at:

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from monitor.core.case import Engine, Step
 from monitor.stream import worker as worker_module
 from monitor.stream.partition import PartitionState
 from monitor.stream.table import decode_stored
+from monitor.stream.worker import load_engine
 from tests.stream.test_worker_pipeline import make_worker
-from tests.stream.test_worker_records import CREATED, UPDATED, created, iso, make, record
+from tests.stream.test_worker_records import CONFIG, CREATED, UPDATED, created, iso, make, record
 
 
 def answered(case_id: str = "C1", at: datetime | None = None) -> bytes:
@@ -51,16 +53,38 @@ def test_a_timer_fired_between_two_fetches_is_in_the_state_the_next_update_appli
     worker._process_batch({CREATED: [record(0, created(at=long_ago))]})   # lagging: applied at its stream time
     assert worker._outbox == []
     part.lagging.clear()                                                  # caught up: its timers fire now
+    decoded = counting_decodes(monkeypatch)
     worker._tick()
     assert [json.loads(value)["type"] for _, _, value, _ in worker._outbox][-1] == "sla.breach"
     fired = decode_stored(part.cases["C1"]).clocks["first_response"].fired
     assert 1.0 in fired
-    decoded = counting_decodes(monkeypatch)
     worker._process_batch({UPDATED: [record(0, answered(), topic=UPDATED.topic)]})
-    assert len(decoded) == 1, "the value the timer stored is decoded, not the state kept from the creation"
+    assert decoded == [], "the timer used the state kept from the creation and kept the one it stored"
     met = json.loads(worker._outbox[-1][2])
     assert met["type"] == "sla.met" and met["breached"] is True
     assert decode_stored(part.cases["C1"]).clocks["first_response"].fired == fired
+
+
+class RaisingOnTimers(Engine):
+    """An engine with a bug: a timer changes the case state in place (its thresholds fire), then raises."""
+
+    def tick(self, state: Any, now: Any, emitted_at: Any = None) -> Step:
+        super().tick(state, now, emitted_at=emitted_at)
+        raise RuntimeError("bug after changing the state")
+
+
+def test_a_state_a_timer_changed_before_the_engine_raised_is_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    worker, _, part = make(RaisingOnTimers(load_engine(CONFIG).catalog))
+    long_ago = datetime.now(UTC) - timedelta(days=30)
+    worker._process_batch({CREATED: [record(0, created(at=long_ago))]})
+    part.lagging.clear()
+    worker._tick()                                                        # logged; the case is left without a timer
+    assert worker._outbox == [] and part.index.next_due() is None
+    decoded = counting_decodes(monkeypatch)
+    worker._process_batch({UPDATED: [record(0, answered(), topic=UPDATED.topic)]})
+    assert len(decoded) == 1
+    kinds = [json.loads(value)["type"] for _, _, value, _ in worker._outbox]
+    assert kinds[-2:] == ["sla.breach", "sla.met"]   # the thresholds the failed timer never emitted come out now
 
 
 def test_the_kept_states_are_bounded_and_the_oldest_stored_goes_first(monkeypatch: pytest.MonkeyPatch) -> None:
