@@ -42,6 +42,8 @@ class PartitionState:
     base_offsets: dict[str, int] = field(default_factory=dict)
     #: input topic -> newest occurred_at (epoch µs) seen on this partition in this session.
     newest_seen: dict[str, int] = field(default_factory=dict)
+    #: newest occurred_at seen on this partition on any input topic (the stream time), kept by `observe`.
+    stream_time_us: int | None = None
     #: input topics that still have unread records (as of the last lag check); all until checked.
     lagging: set[str] = field(default_factory=set)
     #: case_id -> encoded state (None = tombstone) not yet written to the changelog.
@@ -96,10 +98,12 @@ class PartitionState:
         """Advance the stream time of one input topic with a record's occurred_at."""
         if occurred_at_us > self.newest_seen.get(topic, -1):
             self.newest_seen[topic] = occurred_at_us
+            if self.stream_time_us is None or occurred_at_us > self.stream_time_us:
+                self.stream_time_us = occurred_at_us
 
     def stream_time(self) -> int | None:
         """Newest occurred_at seen on this partition (any input topic), or None."""
-        return max(self.newest_seen.values(), default=None)
+        return self.stream_time_us
 
     def fire_time(self, wall_us: int) -> int | None:
         """The instant up to which timers may fire now (None: nothing may fire yet)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from monitor.stream.deadlines import timer_key
 from monitor.stream.partition import PartitionState
 
@@ -58,3 +61,11 @@ def test_lagging_partition_waits_for_input_not_for_time() -> None:
     part.index.add(timer_key("C-1", WALL + 50))
     part.observe("created", WALL + 10)                      # stream time ahead: the wall clock limits
     assert part.timer_wait_us(WALL) == 50
+
+
+@given(st.lists(st.tuples(st.sampled_from(["created", "updated"]), st.integers(-(2**62), 2**62)), max_size=30))
+def test_stream_time_is_the_newest_occurred_at_of_any_input(observed: list[tuple[str, int]]) -> None:
+    part = PartitionState(0)
+    for topic, at in observed:
+        part.observe(topic, at)
+    assert part.stream_time() == max(part.newest_seen.values(), default=None)
