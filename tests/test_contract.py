@@ -4,6 +4,7 @@ the notifier parses, for every SLA event type; the time codecs agree with the sc
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -81,3 +82,56 @@ def test_time_codecs_round_trip(when: datetime) -> None:
     fixed = contract.format_timestamp_ms(when)
     assert len(fixed) == len("2026-11-26T09:00:00.000Z")
     assert contract.parse_timestamp(fixed) == when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def _parsed(parse: Any, value: Any) -> object:
+    """parse(value), or the type and text of the error it raised."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def _same_as_reference(value: Any) -> None:
+    """parse_time (cached whole seconds, before and after caching) agrees with the datetime reference."""
+    expected = _parsed(contract._parse_time_datetime, value)
+    assert _parsed(contract.parse_time, value) == expected
+    assert _parsed(contract.parse_time, value) == expected
+
+
+TAIL_CHARS = st.sampled_from("0123456789.,:+-Zz Tt\u0660\u00b2\ud800") | st.characters()
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(8999, 12, 31)),
+       st.text(TAIL_CHARS, max_size=16))
+def test_parse_time_after_a_cached_second_is_the_reference(when: datetime, tail: str) -> None:
+    head = when.strftime("%Y-%m-%dT%H:%M:%S")
+    for seen in (head + "Z", head + ".5Z"):   # the whole second is cached ("...SSZ" and "...SS.")
+        _same_as_reference(seen)
+    assert contract._HEAD_SECONDS.get(head + ".") == contract.parse_time(head + "Z")
+    _same_as_reference(head + tail)
+    _same_as_reference(head + "." + tail)
+    _same_as_reference(head + "Z" + tail)
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+       st.sampled_from(["Z", "z", "+00:00", "-00:00", "+00:00:00.5", None]),
+       st.timedeltas(min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)),
+       st.integers(0, 9), st.sampled_from("T t"))
+def test_parse_time_of_built_timestamps_is_the_reference(when: datetime, suffix: str | None, offset: timedelta,
+                                                          digits: int, separator: str) -> None:
+    fraction = f"{when.microsecond:06d}{when.microsecond % 997:03d}"[:digits]
+    if suffix is None:
+        sign, size = ("-", -offset) if offset < timedelta(0) else ("+", offset)
+        minutes = int(size.total_seconds()) // 60
+        suffix = f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    text = f"{when:%Y-%m-%d}{separator}{when:%H:%M:%S}{'.' + fraction if digits else ''}{suffix}"
+    _same_as_reference(text)
+    for seen in ("Z", ".5Z"):   # the whole second is cached
+        _same_as_reference(f"{when:%Y-%m-%dT%H:%M:%S}{seen}")
+    _same_as_reference(text)
+
+
+@given(st.one_of(st.text(), st.none(), st.integers(), st.floats(), st.binary(), st.datetimes()))
+def test_parse_time_of_anything_is_the_reference(value: Any) -> None:
+    _same_as_reference(value)
