@@ -2,7 +2,8 @@
 
 `AIOKafkaProducer.send` costs ~10 µs of event-loop time per record; appending to a batch costs a
 fraction of that. Records without an explicit partition are placed with the producer's own
-partitioner (murmur2 of the key, the Java client's default), exactly as `send` would.
+partitioner, exactly as `send` would: for the client factory's producers that is
+`monitor.runtime.kafka.partition_for_key` (murmur2 of the key, the Java client's default).
 """
 
 from __future__ import annotations
