@@ -4,7 +4,8 @@ Clients get the connection settings (bootstrap, TLS, SASL) from `KafkaSettings.c
 and never ask the broker to create a topic as a side effect of a metadata request: aiokafka
 hard-codes `allow_auto_topic_creation=True` in its metadata requests (v4+), so a typo in a topic
 name would silently create a topic with the broker's defaults. Topics are created only by the
-topic admin (`monitor.runtime.topics`) from topics/topics.toml.
+topic admin (`monitor.runtime.topics`) from topics/topics.toml. Producers place keyed records with
+`partition_for_key`: the Java client's murmur2 placement (aiokafka's default), computed faster.
 """
 
 from __future__ import annotations
