@@ -52,7 +52,7 @@ from monitor.observe.metrics import case_footprint
 from monitor.runtime import kafka as kafka_clients
 from monitor.runtime.heap import trim_heap
 from monitor.runtime.topics import TopicsError
-from monitor.stream.batching import send_batched
+from monitor.stream.batching import Record, send_batched
 from monitor.stream.changelog import POSITION_HEADER, encode_position, restore
 from monitor.stream.clock import US_PER_S, Clock, ScaledClock, WallClock
 from monitor.stream.codec import decode_key, encode_key, encode_sla_event, encode_state, record_source
@@ -718,8 +718,15 @@ class Worker:
         producer = self._producer
         assert producer is not None
         topic = self.config.topics.changelog
-        return await send_batched(producer, [(topic, number, encode_key(case_id), value, [(POSITION_HEADER, position)])
-                                             for number, case_id, value, position in records])
+        # A turn's records of one partition share their position: one headers list for all of them.
+        headers: dict[bytes, list[tuple[str, bytes]]] = {}
+        batch: list[Record] = []
+        for number, case_id, value, position in records:
+            position_headers = headers.get(position)
+            if position_headers is None:
+                position_headers = headers[position] = [(POSITION_HEADER, position)]
+            batch.append((topic, number, encode_key(case_id), value, position_headers))
+        return await send_batched(producer, batch)
 
     async def _drain(self) -> None:
         """Wait until every queued flush job is written and committed; re-raise a flusher failure."""
