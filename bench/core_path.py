@@ -32,6 +32,7 @@ from bench.throughput import machine  # noqa: E402
 from monitor.core.case import Engine  # noqa: E402
 from monitor.core.events import TOPIC_CREATED, TOPIC_UPDATED, format_time, parse_event  # noqa: E402
 from monitor.core.policy import bundled_catalog  # noqa: E402
+from monitor.runtime.runner import configure_gc  # noqa: E402
 from monitor.stream.codec import decode_state, encode_sla_event, encode_state  # noqa: E402
 from monitor.stream.due_index import clock_entries  # noqa: E402
 
@@ -81,6 +82,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7, help="passes; the fastest counts (default 7)")
     parser.add_argument("--responses-first", action="store_true", help="every response before its create (held)")
     args = parser.parse_args()
+    configure_gc()   # as `monitor worker` and bench/throughput.py do
     now_us = time.time_ns() // 1000
     feed = records(args.cases, now_us)
     if args.responses_first:

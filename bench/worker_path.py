@@ -34,6 +34,7 @@ from bench.core_path import core_pass, records  # noqa: E402
 from bench.throughput import machine  # noqa: E402
 from monitor.core.events import TOPIC_CREATED  # noqa: E402
 from monitor.observe.metrics import WorkerMetrics  # noqa: E402
+from monitor.runtime.runner import configure_gc  # noqa: E402
 from monitor.stream.config import WorkerConfig  # noqa: E402
 from monitor.stream.partition import PartitionState  # noqa: E402
 from monitor.stream.worker import Worker, load_engine  # noqa: E402
@@ -106,6 +107,7 @@ def main() -> int:
     parser.add_argument("--lag", action="store_true",
                         help="responses one fetch after their cases' creates (in bench/throughput.py runs most were)")
     args = parser.parse_args()
+    configure_gc()   # as `monitor worker` and bench/throughput.py do
     now_us = time.time_ns() // 1000
     config = WorkerConfig(web_port=0)
     engine = load_engine(config)
