@@ -117,10 +117,8 @@ class CaseState:
 
     def at_risk(self) -> list[str]:
         """Running metrics past their first warning and not yet breached."""
-        return [
-            c.metric for c in self.clocks.values()
-            if c.running and c.fired and 1.0 not in c.fired
-        ]
+        # an emitted threshold tested first: most clocks have none (the worker asks twice a record)
+        return [c.metric for c in self.clocks.values() if c.fired and 1.0 not in c.fired and c.running]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (the table value)."""

@@ -102,22 +102,14 @@ _FOOTPRINTS_MAX = 65_536
 def case_footprint(state: CaseState | None) -> CaseFootprint:
     """The case's gauge contribution now; take it before `Engine.apply` (which mutates state).
 
-    Runs up to twice a record: `CaseState.at_risk` is inlined, testing first what most clocks
-    lack (an emitted threshold).
+    Runs up to twice a record.
     """
     if state is None:
         return NO_FOOTPRINT
     plan = state.plan
     if plan is None or not state.is_open:
         return NO_FOOTPRINT
-    at_risk: list[str] | None = None
-    for clock in state.clocks.values():
-        fired = clock.fired
-        if fired and 1.0 not in fired and clock.running:
-            if at_risk is None:
-                at_risk = [clock.metric]
-            else:
-                at_risk.append(clock.metric)
+    at_risk = state.at_risk()
     key = (plan, state.priority, state.region, tuple(sorted(at_risk)) if at_risk else ())
     footprint = _FOOTPRINTS.get(key)
     if footprint is None:

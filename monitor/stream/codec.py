@@ -122,7 +122,7 @@ def encode_sla_event(event: SlaEvent) -> tuple[bytes, bytes, Headers]:
             value = orjson.dumps(body)
     else:
         value = orjson.dumps(body)
-    return event.case_id.encode(), value, [("event_id", body["event_id"].encode())]
+    return encode_key(event.case_id), value, [("event_id", body["event_id"].encode())]
 
 
 def b64(raw: bytes | None) -> str | None:

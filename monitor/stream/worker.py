@@ -487,7 +487,9 @@ class Worker:
         if stored is None or step.state is None or not isinstance(part.cases, MemoryStore):
             hot_cases.pop(case_id, None)
         else:
-            if case_id not in hot_cases and len(hot_cases) >= HOT_CASES_MAX:
+            if case_id in hot_cases:
+                hot_cases.move_to_end(case_id)   # stored again: now the newest
+            elif len(hot_cases) >= HOT_CASES_MAX:
                 hot_cases.popitem(last=False)
             hot_cases[case_id] = (stored, step.state, after)
 

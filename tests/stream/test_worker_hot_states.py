@@ -80,6 +80,7 @@ def test_a_state_a_timer_changed_before_the_engine_raised_is_not_reused(monkeypa
     part.lagging.clear()
     worker._tick()                                                        # logged; the case is left without a timer
     assert worker._outbox == [] and part.index.next_due() is None
+    assert "C1" not in worker._hot, "the state the engine changed before raising is let go"
     decoded = counting_decodes(monkeypatch)
     worker._process_batch({UPDATED: [record(0, answered(), topic=UPDATED.topic)]})
     assert len(decoded) == 1
@@ -98,6 +99,17 @@ def test_the_kept_states_are_bounded_and_the_oldest_stored_goes_first(monkeypatc
     worker._process_batch({UPDATED: [record(0, answered("C1"), key=b"C1", topic=UPDATED.topic)]})
     assert len(decoded) == 1   # C1's state was let go: decoded from the table
     assert list(worker._hot) == ["C3", "C1"]
+
+
+def test_a_case_stored_again_becomes_the_newest_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_module, "HOT_CASES_MAX", 2)
+    worker, _, part = make()
+    part.lagging.clear()
+    for offset, case_id in enumerate(["C1", "C2"]):
+        worker._process_batch({CREATED: [record(offset, created(case_id), key=case_id.encode())]})
+    worker._process_batch({UPDATED: [record(0, answered("C1"), key=b"C1", topic=UPDATED.topic)]})
+    worker._process_batch({CREATED: [record(2, created("C3"), key=b"C3")]})
+    assert list(worker._hot) == ["C1", "C3"], "C2, stored longest ago, goes first"
 
 
 async def test_revocation_and_fencing_forget_the_kept_states() -> None:
